@@ -1,0 +1,96 @@
+"""Database fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``POCO_TEST_PG_URL`` (default: the local server with trust
+auth). Each test session gets two fresh databases of its own there, one for the
+POCO source and one for the Xiaomi target, dropped at the end. With ``CI=true`` an
+unreachable server fails the run; elsewhere the PostgreSQL half is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+PG_URL = os.environ.get("POCO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_HELP = (
+    "PostgreSQL is not reachable at {url}: set POCO_TEST_PG_URL to a server where this user "
+    "may create databases (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres)"
+)
+
+
+def _pg_admin() -> sa.Engine | None:
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect():
+            return engine
+    except sa.exc.OperationalError:
+        if os.environ.get("CI") == "true":
+            raise
+        return None
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[dict[str, str]]:
+    """Two throw-away PostgreSQL databases, ``source`` and ``target``, for the session."""
+    admin = _pg_admin()
+    if admin is None:
+        pytest.skip(PG_HELP.format(url=PG_URL))
+    suffix = uuid.uuid4().hex[:8]
+    names = {"source": f"poco_src_{suffix}", "target": f"poco_tgt_{suffix}"}
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    base = sa.make_url(PG_URL)
+    yield {role: base.set(database=name).render_as_string(hide_password=False) for role, name in names.items()}
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_urls(request: pytest.FixtureRequest, tmp_path) -> Iterator[dict[str, str]]:
+    """SQLAlchemy URLs of an empty source and an empty target database, on each backend."""
+    if request.param == "sqlite":
+        yield {role: f"sqlite:///{tmp_path / role}.db" for role in ("source", "target")}
+        return
+    urls = request.getfixturevalue("pg_databases")
+    for url in urls.values():
+        _drop_everything(url)
+    yield urls
+
+
+def _drop_everything(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def source_engine(db_urls: dict[str, str]) -> Iterator[sa.Engine]:
+    """The POCO source database, with the contract's tables created and empty."""
+    from poco_migration.schemas import create_source
+
+    engine = sa.create_engine(db_urls["source"])
+    create_source(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def target_engine(db_urls: dict[str, str]) -> Iterator[sa.Engine]:
+    """The Xiaomi target database, with the Xiaomi and bookkeeping tables created and empty."""
+    from poco_migration.schemas import create_target
+
+    engine = sa.create_engine(db_urls["target"])
+    create_target(engine)
+    yield engine
+    engine.dispose()
