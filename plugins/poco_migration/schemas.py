@@ -268,6 +268,64 @@ checkpoints = Table(
 )
 
 
+# Staging: one table per domain, holding a market's batch between the extract and
+# the merge. Each row carries the target values it would be written with, or the
+# reason it cannot be. ``insertable`` is false for rows that may only update a row
+# moved before (a review deleted on POCO, a balance gone to zero): they were out
+# of scope when first seen and must never be inserted. ``batch_market`` is the
+# market the row moves with, which for an initiative may differ from its own
+# ``market`` column (kept as it is, byte for byte).
+STAGE_KEYS = (
+    Column("batch_market", Text, nullable=False),
+    Column("source_ref", Text, nullable=False),
+    Column("reason", Text),
+    Column("insertable", Boolean, nullable=False),
+)
+
+
+def _stage(domain: str, *columns: Column) -> Table:
+    keys = [c._copy() for c in STAGE_KEYS]
+    return Table(
+        f"poco_migration_stage_{domain}",
+        BOOKKEEPING,
+        *keys,
+        *columns,
+        PrimaryKeyConstraint("batch_market", "source_ref"),
+    )
+
+
+def _copies(table: Table, *skip: str) -> list[Column]:
+    return [Column(c.name, c.type) for c in table.columns if c.name not in {"source_ref", *skip}]
+
+
+stage_points = _stage(
+    "points",
+    Column("user_id", BigInteger),
+    Column("mi_account_id", BigInteger),
+    Column("balance", BigInteger),
+    Column("credit", BigInteger),
+    Column("expires_at", Date),
+    Column("observed_at", DateTime),
+)
+stage_reviews = _stage("reviews", *_copies(mi_reviews, "review_id"))
+stage_initiatives = _stage("initiatives", *_copies(mi_initiatives, "initiative_id"))
+stage_participants = _stage("participants", *_copies(mi_initiative_participants))
+
+# Source against target for a move: each metric counted on the POCO side
+# (expected) and on the Xiaomi side (observed); the reconciliation gate wants them equal.
+reconciliation = Table(
+    "poco_migration_reconciliation",
+    BOOKKEEPING,
+    Column("move_id", Text, nullable=False),
+    Column("domain", Text, nullable=False),
+    Column("market", Text, nullable=False),
+    Column("metric", Text, nullable=False),
+    Column("expected", BigInteger),
+    Column("observed", BigInteger),
+    PrimaryKeyConstraint("move_id", "metric"),
+)
+
+
 def create_source(engine: Engine) -> None:
     """Create the POCO platform's tables (the seed and the tests need them)."""
     SOURCE.create_all(engine)

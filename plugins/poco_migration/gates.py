@@ -1,0 +1,188 @@
+"""Great Expectations checkpoints that gate every move.
+
+A move stages its batch, then asks the gate twice inside one database
+transaction: before the merge (is the staged batch fit to write?) and after it
+(does the target reconcile with the source?). The checkpoints read the move's
+uncommitted rows through the move's own connection (see
+``connections.SharedConnection``), so a failed gate rolls the whole move back:
+nothing of it is ever visible in the Xiaomi tables.
+
+The suites are JSON files in ``expectations/``, in Great Expectations' own suite
+format, so that a data engineer reads and edits them without opening Python.
+Thresholds that come from the plan are suite parameters (``{"$PARAMETER": ...}``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from poco_migration.connections import SharedConnection
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def expectations_dir() -> Path:
+    return Path(os.environ.get("POCO_MIGRATION_EXPECTATIONS", REPO / "expectations"))
+
+
+def data_docs_dir() -> Path | None:
+    """Where Data Docs pages go; ``POCO_MIGRATION_DATA_DOCS=off`` builds none."""
+    configured = os.environ.get("POCO_MIGRATION_DATA_DOCS", str(REPO / "var" / "data_docs"))
+    return None if configured == "off" else Path(configured)
+
+
+class SuiteError(ValueError):
+    """An expectation suite file that is missing or that GX cannot read entirely."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    suite: str
+    expectation: str
+    column: str | None
+    observed: Any
+
+    def __str__(self) -> str:
+        column = f"({self.column})" if self.column else ""
+        return f"{self.suite}: {self.expectation}{column} observed {self.observed}"
+
+
+@dataclass
+class CheckpointOutcome:
+    stage: str
+    success: bool
+    evaluated: int
+    failures: list[Failure] = field(default_factory=list)
+    data_docs: str | None = None
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+@cache
+def suite_definition(name: str) -> dict[str, Any]:
+    path = expectations_dir() / f"{name}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SuiteError(f"expectation suite {name!r}: cannot read {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise SuiteError(f"expectation suite {name!r}: {path}:{exc.lineno}: {exc.msg}") from exc
+
+
+def load_suite(name: str) -> Any:
+    """The suite as a GX object; refuses a file of which GX would silently drop a part."""
+    import great_expectations as gx
+
+    definition = suite_definition(name)
+    suite = gx.ExpectationSuite(
+        name=name, expectations=definition.get("expectations", []), meta=definition.get("meta")
+    )
+    if len(suite.expectations) != len(definition.get("expectations", [])):
+        raise SuiteError(f"expectation suite {name!r}: some expectations are not valid GX configurations")
+    return suite
+
+
+def _observed(result: dict[str, Any]) -> Any:
+    if "observed_value" in result:
+        return result["observed_value"]
+    return {
+        "unexpected_count": result.get("unexpected_count"),
+        "unexpected_sample": result.get("partial_unexpected_list", [])[:5],
+    }
+
+
+class Gatekeeper:
+    """The GX context of one move, bound to that move's shared connection."""
+
+    def __init__(self, shared: SharedConnection, label: str) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx
+
+        self.shared = shared
+        self.label = label
+        self.context = gx.get_context(mode="ephemeral")
+        docs = data_docs_dir()
+        self.docs_site = None
+        if docs is not None:
+            self.docs_site = "poco_migration"
+            self.context.add_data_docs_site(
+                self.docs_site,
+                {
+                    "class_name": "SiteBuilder",
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
+        kwargs = dict(shared.engine_kwargs)
+        if shared.url.get_backend_name() != "sqlite":  # GX pins SQLite to a StaticPool itself
+            kwargs["poolclass"] = sa.pool.StaticPool
+        with shared.lent():
+            self.datasource = self.context.data_sources.add_sql(
+                name="mi_target", connection_string=shared.url.render_as_string(hide_password=False), kwargs=kwargs
+            )
+
+    def _query(self, query: sa.Select) -> str:
+        return str(query.compile(dialect=self.shared.engine.dialect, compile_kwargs={"literal_binds": True}))
+
+    def check(
+        self, stage: str, validations: Sequence[tuple[str, sa.Select]], parameters: dict[str, Any]
+    ) -> CheckpointOutcome:
+        """Run one checkpoint: each (suite, query) pair validates the query's rows."""
+        import great_expectations as gx
+        from great_expectations.checkpoint import UpdateDataDocsAction
+
+        definitions = []
+        for suite_name, query in validations:
+            asset = self.datasource.add_query_asset(name=f"{stage}.{suite_name}", query=self._query(query))
+            suite = self.context.suites.add(load_suite(suite_name))
+            definitions.append(
+                self.context.validation_definitions.add(
+                    gx.ValidationDefinition(
+                        name=f"{self.label}.{stage}.{suite_name}",
+                        data=asset.add_batch_definition_whole_table("batch"),
+                        suite=suite,
+                    )
+                )
+            )
+        actions = [UpdateDataDocsAction(name="data_docs", site_names=[self.docs_site])] if self.docs_site else []
+        checkpoint = self.context.checkpoints.add(
+            gx.Checkpoint(name=f"{self.label}.{stage}", validation_definitions=definitions, actions=actions)
+        )
+        with self.shared.lent():
+            result = checkpoint.run(expectation_parameters=parameters)
+        return self._outcome(stage, result)
+
+    def _outcome(self, stage: str, result: Any) -> CheckpointOutcome:
+        failures: list[Failure] = []
+        evaluated = 0
+        docs = None
+        for identifier, validation in result.run_results.items():
+            suite = validation.suite_name
+            for item in validation.results:
+                evaluated += 1
+                if item.exception_info and item.exception_info.get("raised_exception"):
+                    failures.append(
+                        Failure(suite, item.expectation_config.type, None, item.exception_info["exception_message"])
+                    )
+                elif not item.success:
+                    config = item.expectation_config
+                    failures.append(Failure(suite, config.type, config.kwargs.get("column"), _observed(item.result)))
+            if self.docs_site and docs is None:
+                urls = self.context.get_docs_sites_urls(resource_identifier=identifier, site_name=self.docs_site)
+                docs = urls[0].get("site_url") if urls else None
+        return CheckpointOutcome(stage, bool(result.success) and not failures, evaluated, failures, docs)
+
+    def close(self) -> None:
+        """Drop GX's engine without letting it close the move's connection."""
+        with self.shared.lent():
+            self.datasource.get_engine().dispose()

@@ -1,0 +1,199 @@
+"""Points: one ledger credit per POCO account, then adjustments as balances change.
+
+The Xiaomi ledger is append-only, so a later balance is never written over the
+first credit: the difference becomes an adjustment entry
+``poco:points:<user_id>:<n>``, and the user's ledger sum equals the converted
+balance again. ``poco_migration_points_balances`` says what each user has been
+credited so far; it is written in the same transaction as the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from poco_migration import schemas
+from poco_migration.moves.engine import (
+    UNLINKED,
+    Move,
+    MoveRequest,
+    Rule,
+    changed_since,
+    dialect_insert,
+    first_reason,
+    market_expr,
+)
+
+RULES = (
+    UNLINKED,
+    Rule("invalid_balance", lambda row: row["balance"] is None),
+    Rule("negative_balance", lambda row: row["balance"] < 0),
+)
+
+accounts, users = schemas.poco_points_accounts, schemas.poco_users
+ledger, balances = schemas.mi_points_ledger, schemas.points_balances
+
+
+def convert(balance: int, rate: Decimal) -> int:
+    """POCO points to Mi points at the market's rate, rounded half up."""
+    return int((Decimal(balance) * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def ref_user(ref: str) -> int:
+    return int(ref.split(":")[2])
+
+
+class PointsMove(Move):
+    domain = "points"
+    stage = schemas.stage_points
+    target = ledger
+    change_columns = ("updated_at", "user_updated_at")
+
+    def _source(self, req: MoveRequest) -> sa.Select:
+        return (
+            sa.select(
+                accounts.c.user_id,
+                accounts.c.balance,
+                accounts.c.expires_at,
+                accounts.c.updated_at,
+                users.c.mi_account_id,
+                users.c.updated_at.label("user_updated_at"),
+            )
+            .select_from(accounts.outerjoin(users, users.c.user_id == accounts.c.user_id))
+            .where(market_expr(users.c.market, req.plan) == req.market)
+            .order_by(accounts.c.user_id)
+        )
+
+    def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
+        query = self._source(req)
+        return query if watermark is None else query.where(changed_since(watermark, accounts.c.updated_at, users.c.updated_at))
+
+    def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
+        return self._source(req).where(accounts.c.user_id.in_([ref_user(r) for r in refs]))
+
+    def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
+        rate = req.plan.market(req.market).conversion_rate
+        for row in rows:
+            reason = first_reason(RULES, row)
+            yield {
+                "source_ref": f"poco:points:{row['user_id']}",
+                "reason": reason,
+                "insertable": row["balance"] != 0,
+                "user_id": row["user_id"],
+                "mi_account_id": row["mi_account_id"],
+                "balance": row["balance"],
+                "credit": None if reason else convert(row["balance"], rate),
+                "expires_at": row["expires_at"],
+                "observed_at": row["updated_at"],
+            }
+
+    def scope_count(self, req: MoveRequest) -> sa.Select:
+        in_scope = sa.or_(accounts.c.balance != 0, accounts.c.balance.is_(None))
+        return sa.select(sa.func.count()).select_from(self._source(req).where(in_scope).subquery())
+
+    def staged_rows(self, req: MoveRequest) -> sa.Select:
+        """The batch, with how far each credit is from the converted balance (at most half a point)."""
+        rate = float(req.plan.market(req.market).conversion_rate)
+        gap = sa.cast(self.stage.c.credit, sa.Float) - sa.cast(self.stage.c.balance, sa.Float) * rate
+        return super().staged_rows(req).add_columns(gap.label("conversion_gap"))
+
+    # --- target side ----------------------------------------------------------------
+    def _balance(self) -> sa.Exists:
+        return sa.exists().where(balances.c.user_id == self.stage.c.user_id, balances.c.credited != self.stage.c.credit)
+
+    def differs(self) -> sa.ColumnElement[bool]:
+        return self._balance()
+
+    def drifted(self) -> sa.ColumnElement[bool]:
+        """The bookkeeping or the ledger itself no longer sums to the converted balance."""
+        return sa.or_(self._balance(), self.ledger_sum() != self.stage.c.credit)
+
+    def ledger_sum(self) -> sa.ScalarSelect:
+        s = self.stage
+        mine = sa.or_(ledger.c.source_ref == s.c.source_ref, ledger.c.source_ref.like(s.c.source_ref + ":%"))
+        return sa.select(sa.func.coalesce(sa.func.sum(ledger.c.delta), 0)).where(mine).scalar_subquery()
+
+    def merge(self, conn: Connection, req: MoveRequest, move_id: str) -> None:
+        s = self.stage
+        selected = self.selections()
+        self.record_quarantine(conn, req)
+        adjusted = sa.and_(
+            self.batch(req),
+            s.c.reason.is_(None),
+            self.moved_ref(),
+            balances.c.user_id == s.c.user_id,
+            balances.c.credited != s.c.credit,
+        )
+        conn.execute(
+            ledger.insert().from_select(
+                ["mi_account_id", "delta", "reason", "expires_at", "source_ref", "created_at"],
+                sa.select(
+                    balances.c.mi_account_id,
+                    s.c.credit - balances.c.credited,
+                    sa.literal("poco_migration_adjustment"),
+                    s.c.expires_at,
+                    s.c.source_ref + ":" + sa.cast(balances.c.adjustments + 1, sa.Text),
+                    s.c.observed_at,
+                ).where(adjusted),
+            )
+        )
+        conn.execute(
+            sa.update(balances)
+            .values(credited=s.c.credit, adjustments=balances.c.adjustments + 1, source_balance=s.c.balance)
+            .where(adjusted)
+        )
+        opening = sa.and_(self.batch(req), selected["inserted"])
+        conn.execute(
+            ledger.insert().from_select(
+                ["mi_account_id", "delta", "reason", "expires_at", "source_ref", "created_at"],
+                sa.select(
+                    s.c.mi_account_id,
+                    s.c.credit,
+                    sa.literal("poco_migration"),
+                    s.c.expires_at,
+                    s.c.source_ref,
+                    s.c.observed_at,
+                ).where(opening),
+            )
+        )
+        conn.execute(
+            dialect_insert(conn, balances).from_select(
+                ["user_id", "market", "mi_account_id", "credited", "adjustments", "source_balance"],
+                sa.select(s.c.user_id, s.c.batch_market, s.c.mi_account_id, s.c.credit, sa.literal(0), s.c.balance).where(
+                    opening
+                ),
+            )
+        )
+        self.note_moved(conn, req, move_id)
+
+    def totals(self, conn: Connection, req: MoveRequest, source: Engine) -> dict[str, tuple[int, int]]:
+        totals = super().totals(conn, req, source)
+        s = self.stage
+        valid = sa.and_(accounts.c.balance > 0, users.c.mi_account_id.is_not(None))
+        with source.connect() as src:
+            source_balance = src.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(sa.literal_column("balance")), 0)).select_from(
+                    self._source(req).where(valid).subquery()
+                )
+            ).scalar_one()
+        staged_valid = sa.and_(self.batch(req), s.c.reason.is_(None), s.c.insertable)
+        target_balance, staged_credit, ledger_credit = conn.execute(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(balances.c.source_balance), 0),
+                sa.func.coalesce(sa.func.sum(s.c.credit), 0),
+                sa.func.coalesce(sa.func.sum(self.ledger_sum()), 0),
+            )
+            .select_from(s.outerjoin(balances, balances.c.user_id == s.c.user_id))
+            .where(staged_valid)
+        ).one()
+        totals["points_balance_total"] = (int(source_balance), int(target_balance))
+        totals["points_credit_total"] = (int(staged_credit), int(ledger_credit))
+        return totals
+
+
+MOVE = PointsMove()
