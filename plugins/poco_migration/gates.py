@@ -84,9 +84,7 @@ def load_suite(name: str) -> Any:
     import great_expectations as gx
 
     definition = suite_definition(name)
-    suite = gx.ExpectationSuite(
-        name=name, expectations=definition.get("expectations", []), meta=definition.get("meta")
-    )
+    suite = gx.ExpectationSuite(name=name, expectations=definition.get("expectations", []), meta=definition.get("meta"))
     if len(suite.expectations) != len(definition.get("expectations", [])):
         raise SuiteError(f"expectation suite {name!r}: some expectations are not valid GX configurations")
     return suite

@@ -76,9 +76,7 @@ class Plan:
         return replace(
             self,
             shutdown=self.shutdown + delta,
-            markets=tuple(
-                replace(m, wave_start=m.wave_start + delta, cutover=m.cutover + delta) for m in self.markets
-            ),
+            markets=tuple(replace(m, wave_start=m.wave_start + delta, cutover=m.cutover + delta) for m in self.markets),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -131,7 +129,7 @@ class _Reader:
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, field, "expected a mapping")
         items = {key.value: value for key, value in node.value}
-        for key, value in node.value:
+        for key, _ in node.value:
             if key.value not in allowed:
                 raise self.fail(key, f"{field}.{key.value}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
         return items
@@ -194,7 +192,9 @@ class _Reader:
         cutover = self.date(cutover_node, f"{field}.cutover")
         if not start <= cutover <= shutdown:
             raise self.fail(
-                cutover_node, f"{field}.cutover", f"{cutover} is not between the wave start {start} and the shutdown {shutdown}"
+                cutover_node,
+                f"{field}.cutover",
+                f"{cutover} is not between the wave start {start} and the shutdown {shutdown}",
             )
         rate_node = items.get("conversion_rate")
         rate = self.decimal(rate_node, f"{field}.conversion_rate") if rate_node else Decimal(1)
@@ -212,7 +212,9 @@ class _Reader:
         if global_site is None:
             raise self.fail(root, "waves", f"the global site {GLOBAL_MARKET} is missing")
         if global_site.cutover != shutdown:
-            raise self.fail(root, f"{GLOBAL_MARKET}.cutover", f"the global site must cut over on the shutdown {shutdown}")
+            raise self.fail(
+                root, f"{GLOBAL_MARKET}.cutover", f"the global site must cut over on the shutdown {shutdown}"
+            )
         for plan, node in markets:
             if plan.market != GLOBAL_MARKET and plan.cutover >= shutdown:
                 raise self.fail(node, f"{plan.market}.cutover", "only the global site cuts over on the shutdown day")

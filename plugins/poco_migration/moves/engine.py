@@ -140,9 +140,18 @@ class Move:
     def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
         raise NotImplementedError
 
-    def scope_count(self, req: MoveRequest) -> sa.Select:
-        """The source's count of the market's in-scope rows, for a full move's reconciliation."""
+    def _source(self, req: MoveRequest) -> sa.Select:
+        """Every source row of the market, with what the rules need to judge it."""
         raise NotImplementedError
+
+    def in_scope(self) -> sa.ColumnElement[bool]:
+        """The contract's scope, in SQL: what the source counts as due to move."""
+        return sa.true()
+
+    def count(self, req: MoveRequest, in_scope: bool = True) -> sa.Select:
+        """The source's count of the market's rows (in scope, or all of them)."""
+        query = self._source(req).order_by(None)
+        return sa.select(sa.func.count()).select_from((query.where(self.in_scope()) if in_scope else query).subquery())
 
     # --- target side: set-based SQL on the stage ----------------------------------
     def batch(self, req: MoveRequest) -> sa.ColumnElement[bool]:
@@ -258,10 +267,8 @@ class Move:
         """Source-side against target-side counts of the market, for a full move."""
         s = self.stage
         with source.connect() as src:
-            in_scope = src.execute(self.scope_count(req)).scalar_one()
-        staged = conn.execute(
-            sa.select(sa.func.count()).where(self.batch(req), s.c.insertable)
-        ).scalar_one()
+            in_scope = src.execute(self.count(req)).scalar_one()
+        staged = conn.execute(sa.select(sa.func.count()).where(self.batch(req), s.c.insertable)).scalar_one()
         return {"in_scope_rows": (in_scope, staged)}
 
 
@@ -281,9 +288,7 @@ def ratio_query(domain: str, market: str) -> sa.Select:
     moved = sa.select(sa.func.count()).where(m.c.domain == domain, m.c.market == market).scalar_subquery()
     total = quarantined + moved
     ratio = sa.case((total == 0, 0.0), else_=sa.cast(quarantined, sa.Float) / total)
-    return sa.select(
-        quarantined.label("quarantined"), total.label("in_scope"), ratio.label("quarantine_ratio")
-    )
+    return sa.select(quarantined.label("quarantined"), total.label("in_scope"), ratio.label("quarantine_ratio"))
 
 
 def run_move(move: Move, req: MoveRequest, source: Engine, target_url: URL) -> MoveResult:
@@ -330,25 +335,37 @@ def _stage(
 ) -> tuple[dt.datetime | None, int]:
     """Stream the source rows into the stage; return the newest change seen and the row count."""
     conn.execute(sa.delete(move.stage).where(move.batch(req)))
-    latest: dt.datetime | None = None
+    latest = _Latest(move.change_columns)
     staged_refs: set[str] = set()
     queries = [move.extract(req, watermark)]
     if watermark is not None:
         queries += [move.extract_keys(req, refs) for refs in chunked(_quarantined(conn, req), KEYS_PER_QUERY)]
     with source.connect() as src:
         for query in queries:
-            rows = src.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query).mappings()
-            for chunk in chunked(rows, CHUNK_ROWS):
-                for row in chunk:
-                    for column in move.change_columns:
-                        if row[column] is not None and (latest is None or row[column] > latest):
-                            latest = row[column]
-                fresh = [r for r in move.stage_rows(chunk, req, conn) if r["source_ref"] not in staged_refs]
+            rows = latest.watch(src.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query))
+            for chunk in chunked(move.stage_rows(rows, req, conn), CHUNK_ROWS):
+                fresh = [r for r in chunk if r["source_ref"] not in staged_refs]
                 if fresh:
                     conn.execute(move.stage.insert(), [{**r, "batch_market": req.market} for r in fresh])
                     staged_refs.update(r["source_ref"] for r in fresh)
                 log.info("%s %s: %d rows staged", req.domain, req.market, len(staged_refs))
-    return latest, len(staged_refs)
+    return latest.value, len(staged_refs)
+
+
+class _Latest:
+    """Follows the newest change timestamp of the rows streaming past: the next watermark."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self.columns = columns
+        self.value: dt.datetime | None = None
+
+    def watch(self, result: sa.CursorResult) -> Iterator[Mapping[str, Any]]:
+        for row in result.mappings():
+            for column in self.columns:
+                seen = row[column]
+                if seen is not None and (self.value is None or seen > self.value):
+                    self.value = seen
+            yield row
 
 
 def _quarantined(conn: Connection, req: MoveRequest) -> list[str]:
@@ -389,7 +406,7 @@ def _gate_and_merge(
 def _reconciliation(move: Move, req: MoveRequest, move_id: str) -> list[tuple[str, sa.Select]]:
     r = schemas.reconciliation
     return [
-        (f"{move.domain}.reconciled", move.outcome(req)),
+        ("move.reconciled", move.outcome(req)),
         ("move.quarantine_ratio", ratio_query(move.domain, req.market)),
         ("move.totals", sa.select(r.c.metric, r.c.expected, r.c.observed).where(r.c.move_id == move_id)),
     ]

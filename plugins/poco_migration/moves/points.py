@@ -71,7 +71,11 @@ class PointsMove(Move):
 
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
         query = self._source(req)
-        return query if watermark is None else query.where(changed_since(watermark, accounts.c.updated_at, users.c.updated_at))
+        return (
+            query
+            if watermark is None
+            else query.where(changed_since(watermark, accounts.c.updated_at, users.c.updated_at))
+        )
 
     def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
         return self._source(req).where(accounts.c.user_id.in_([ref_user(r) for r in refs]))
@@ -92,9 +96,8 @@ class PointsMove(Move):
                 "observed_at": row["updated_at"],
             }
 
-    def scope_count(self, req: MoveRequest) -> sa.Select:
-        in_scope = sa.or_(accounts.c.balance != 0, accounts.c.balance.is_(None))
-        return sa.select(sa.func.count()).select_from(self._source(req).where(in_scope).subquery())
+    def in_scope(self) -> sa.ColumnElement[bool]:
+        return sa.or_(accounts.c.balance != 0, accounts.c.balance.is_(None))
 
     def staged_rows(self, req: MoveRequest) -> sa.Select:
         """The batch, with how far each credit is from the converted balance (at most half a point)."""
@@ -164,9 +167,9 @@ class PointsMove(Move):
         conn.execute(
             dialect_insert(conn, balances).from_select(
                 ["user_id", "market", "mi_account_id", "credited", "adjustments", "source_balance"],
-                sa.select(s.c.user_id, s.c.batch_market, s.c.mi_account_id, s.c.credit, sa.literal(0), s.c.balance).where(
-                    opening
-                ),
+                sa.select(
+                    s.c.user_id, s.c.batch_market, s.c.mi_account_id, s.c.credit, sa.literal(0), s.c.balance
+                ).where(opening),
             )
         )
         self.note_moved(conn, req, move_id)

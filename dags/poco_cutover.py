@@ -1,0 +1,57 @@
+"""Cutover, one DAG per market on its plan date: freeze, final sync, full reconciliation."""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, TaskGroup, task
+
+from poco_migration.dag_common import DEFAULT_ARGS, TAGS, cutover_asset, cutover_dag_id, utc
+from poco_migration.plan import load_plan
+
+PLAN = load_plan()
+
+for market_plan in PLAN.cutovers():
+    market = market_plan.market
+    with DAG(
+        dag_id=cutover_dag_id(market),
+        description=f"Cutover of {market} on {market_plan.cutover}",
+        doc_md=f"""
+### Cutover of {market} ({market_plan.wave})
+
+1. **freeze**: the {market} site goes read-only on POCO (`poco_market_state.frozen_at`);
+2. **final_sync**: a full move of every domain, gated by the full reconciliation
+   (source counts and points totals against the target);
+3. **cut_over**: publishes the `poco_cutover_{market}` asset that the shutdown waits for.
+
+Safe to clear and rerun: every step is idempotent.
+""",
+        schedule="@once",
+        start_date=utc(market_plan.cutover),
+        catchup=True,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=[*TAGS, "cutover", market],
+    ):
+
+        @task
+        def freeze(market: str, logical_date=None) -> str:
+            from poco_migration.tasks import freeze
+
+            return freeze(market, logical_date)
+
+        @task
+        def final_move(domain: str, market: str, logical_date=None, run_id=None) -> dict:
+            from poco_migration.tasks import final_move
+
+            return final_move(domain, market, logical_date, run_id)
+
+        @task(outlets=[cutover_asset(market)])
+        def cut_over(market: str) -> str:
+            return market
+
+        frozen = freeze(market)
+        with TaskGroup("final_sync") as final_sync:
+            final_move.override(task_id="points")("points", market)
+            final_move.override(task_id="reviews")("reviews", market)
+            initiatives = final_move.override(task_id="initiatives")("initiatives", market)
+            initiatives >> final_move.override(task_id="participants")("participants", market)
+        frozen >> final_sync >> cut_over(market)

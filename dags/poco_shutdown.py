@@ -1,0 +1,42 @@
+"""Shutdown: when every market has cut over, the final reconciliation and report."""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, task
+
+from poco_migration.dag_common import DEFAULT_ARGS, SHUTDOWN_DAG_ID, TAGS, cutover_asset, utc
+from poco_migration.plan import load_plan
+
+PLAN = load_plan()
+
+with DAG(
+    dag_id=SHUTDOWN_DAG_ID,
+    description=f"Every POCO site closes on {PLAN.shutdown}",
+    doc_md=__doc__
+    + f"""
+
+Scheduled on the cutover assets of all {len(PLAN.markets)} markets: it runs once the
+last of them (the global site, on {PLAN.shutdown}) has cut over. It checks that every
+market is frozen and writes the final reconciliation report.
+""",
+    schedule=[cutover_asset(m.market) for m in PLAN.markets],
+    start_date=utc(PLAN.start),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "shutdown"],
+):
+
+    @task
+    def check_all_frozen() -> list[str]:
+        from poco_migration.tasks import check_all_frozen
+
+        return check_all_frozen()
+
+    @task
+    def final_report() -> dict:
+        from poco_migration.tasks import final_report
+
+        return final_report()
+
+    check_all_frozen() >> final_report()

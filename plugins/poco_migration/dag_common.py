@@ -1,0 +1,58 @@
+"""What the migration's DAGs share: default arguments, Params, assets and names.
+
+Kept free of heavy imports: every DAG file imports it at parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from poco_migration.plan import Plan
+
+OWNER = "poco-migration"
+TAGS = ["poco-migration"]
+SYNC_DAG_ID = "poco_migration_sync"
+SHUTDOWN_DAG_ID = "poco_migration_shutdown"
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": OWNER,
+    # The rehearsal sets 0: a dress rehearsal shows a failure at once instead of
+    # sleeping through the retry delays of dag.test().
+    "retries": int(os.environ.get("POCO_MIGRATION_TASK_RETRIES", "2")),
+    "retry_delay": dt.timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=15),
+}
+
+
+def cutover_dag_id(market: str) -> str:
+    return f"poco_migration_cutover_{market.lower()}"
+
+
+def utc(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def cutover_asset(market: str) -> Any:
+    """The event a market's cutover publishes; the shutdown waits for all of them."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"poco_cutover_{market}", uri=f"poco-migration://cutover/{market}", group="poco-migration")
+
+
+def manual_params(plan: Plan) -> dict[str, Any]:
+    """The Params of a manual trigger, validated by JSON schema before the run starts."""
+    from airflow.sdk import Param
+
+    return {
+        "markets": Param(
+            [],
+            type="array",
+            items={"type": "string", "enum": list(plan.codes)},
+            uniqueItems=True,
+            description="Only these markets (empty: every market the plan syncs that day).",
+        ),
+        "dry_run": Param(False, type="boolean", description="Stage and count, write nothing, say what would change."),
+    }

@@ -1,0 +1,71 @@
+"""Initiatives: campaigns, events, contests and beta programmes, under the POCO brand.
+
+Only active and ended initiatives are in scope. One moved before and since
+cancelled is not unmoved: its target row takes the new status, like any edit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from poco_migration import schemas
+from poco_migration.moves.engine import Move, MoveRequest, Rule, changed_since, first_reason, market_expr
+
+IN_SCOPE = ("active", "ended")
+BRAND = "POCO"
+
+RULES = (
+    Rule(
+        "invalid_dates",
+        lambda row: row["starts_at"] is None or row["ends_at"] is None or row["ends_at"] < row["starts_at"],
+    ),
+)
+
+initiatives = schemas.poco_initiatives
+KEPT = ("market", "kind", "title", "starts_at", "ends_at", "status")
+
+
+def initiative_ref(initiative_id: Any) -> str:
+    return f"poco:initiative:{initiative_id}"
+
+
+class InitiativesMove(Move):
+    domain = "initiatives"
+    stage = schemas.stage_initiatives
+    target = schemas.mi_initiatives
+    content = ("brand", *KEPT)
+
+    def _source(self, req: MoveRequest) -> sa.Select:
+        return (
+            sa.select(initiatives)
+            .where(market_expr(initiatives.c.market, req.plan) == req.market)
+            .order_by(initiatives.c.initiative_id)
+        )
+
+    def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
+        query = self._source(req)
+        return query if watermark is None else query.where(changed_since(watermark, initiatives.c.updated_at))
+
+    def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
+        return self._source(req).where(initiatives.c.initiative_id.in_([int(r.split(":")[2]) for r in refs]))
+
+    def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
+        for row in rows:
+            yield {
+                "source_ref": initiative_ref(row["initiative_id"]),
+                "reason": first_reason(RULES, row),
+                "insertable": row["status"] in IN_SCOPE,
+                "brand": BRAND,
+                **{column: row[column] for column in KEPT},
+            }
+
+    def in_scope(self) -> sa.ColumnElement[bool]:
+        return initiatives.c.status.in_(IN_SCOPE)
+
+
+MOVE = InitiativesMove()

@@ -1,0 +1,107 @@
+"""Participants: who joined which initiative, after the initiatives have moved.
+
+A participant follows its initiative: it moves under the initiative's Xiaomi id,
+and is an ``orphan`` when the initiative does not exist, is out of scope or is
+quarantined. An initiative that should have moved but has not (its own move
+failed its gate) stops this move with a message, rather than orphaning rows that
+are not orphans.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from poco_migration import schemas
+from poco_migration.moves.engine import (
+    UNLINKED,
+    Move,
+    MoveError,
+    MoveRequest,
+    Rule,
+    changed_since,
+    first_reason,
+    market_expr,
+)
+from poco_migration.moves.initiatives import IN_SCOPE, initiative_ref
+
+STATUSES = ("joined", "winner", "withdrawn")
+
+RULES = (
+    UNLINKED,
+    Rule("orphan", lambda row: row["mi_initiative_id"] is None),
+    Rule("invalid_status", lambda row: row["status"] not in STATUSES),
+)
+
+participants, initiatives, users = schemas.poco_initiative_participants, schemas.poco_initiatives, schemas.poco_users
+KEPT = ("joined_at", "reward_points", "status")
+
+
+class ParticipantsMove(Move):
+    domain = "participants"
+    stage = schemas.stage_participants
+    target = schemas.mi_initiative_participants
+    content = ("initiative_id", "mi_account_id", *KEPT)
+    change_columns = ("updated_at", "user_updated_at", "initiative_updated_at")
+
+    def _source(self, req: MoveRequest) -> sa.Select:
+        market = sa.case(
+            (initiatives.c.initiative_id.is_not(None), market_expr(initiatives.c.market, req.plan)),
+            else_=market_expr(users.c.market, req.plan),
+        )
+        return (
+            sa.select(
+                participants,
+                users.c.mi_account_id,
+                users.c.updated_at.label("user_updated_at"),
+                initiatives.c.initiative_id.label("known_initiative"),
+                initiatives.c.status.label("initiative_status"),
+                initiatives.c.updated_at.label("initiative_updated_at"),
+            )
+            .select_from(
+                participants.outerjoin(users, users.c.user_id == participants.c.user_id).outerjoin(
+                    initiatives, initiatives.c.initiative_id == participants.c.initiative_id
+                )
+            )
+            .where(market == req.market)
+            .order_by(participants.c.initiative_id, participants.c.user_id)
+        )
+
+    def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
+        if watermark is None:
+            return self._source(req)
+        changed = changed_since(watermark, participants.c.updated_at, users.c.updated_at, initiatives.c.updated_at)
+        return self._source(req).where(changed)
+
+    def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
+        pairs = [tuple(int(part) for part in ref.split(":")[2:4]) for ref in refs]
+        wanted = [sa.and_(participants.c.initiative_id == i, participants.c.user_id == u) for i, u in pairs]
+        return self._source(req).where(sa.or_(*wanted))
+
+    def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
+        t, q = schemas.mi_initiatives, schemas.quarantine
+        moved = {ref: mi_id for ref, mi_id in conn.execute(sa.select(t.c.source_ref, t.c.initiative_id))}
+        quarantined = set(conn.execute(sa.select(q.c.source_ref).where(q.c.domain == "initiatives")).scalars())
+        for row in rows:
+            ref = initiative_ref(row["initiative_id"])
+            if ref not in moved and ref not in quarantined and row["initiative_status"] in IN_SCOPE:
+                raise MoveError(
+                    f"participants {req.market}: initiative {ref} is in scope but has not moved yet; "
+                    f"run the initiatives move of {req.market} first (did its gate fail?)"
+                )
+            values = {**row, "mi_initiative_id": moved.get(ref)}
+            yield {
+                "source_ref": f"poco:participant:{row['initiative_id']}:{row['user_id']}",
+                "reason": first_reason(RULES, values),
+                "insertable": True,
+                "initiative_id": moved.get(ref),
+                "mi_account_id": row["mi_account_id"],
+                **{column: row[column] for column in KEPT},
+            }
+
+
+MOVE = ParticipantsMove()
