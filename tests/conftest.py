@@ -9,13 +9,32 @@ unreachable server fails the run; elsewhere the PostgreSQL half is skipped.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+REPO = Path(__file__).resolve().parents[1]
+
+# An Airflow home of the test session's own, set before anything imports Airflow.
+_HOME = Path(tempfile.mkdtemp(prefix="poco-tests-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow/airflow.db",
+        "POCO_MIGRATION_DATA_DOCS": str(_HOME / "data_docs"),
+        "POCO_MIGRATION_REPORT": str(_HOME / "report.json"),
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+)
+os.environ.pop("POCO_MIGRATION_TASK_RETRIES", None)
+(_HOME / "airflow").mkdir(parents=True, exist_ok=True)
 
 PG_URL = os.environ.get("POCO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PG_HELP = (
@@ -94,3 +113,17 @@ def target_engine(db_urls: dict[str, str]) -> Iterator[sa.Engine]:
     create_target(engine)
     yield engine
     engine.dispose()
+
+
+def airflow_uri(url: str) -> str:
+    """The Airflow connection URI of a SQLAlchemy URL (Airflow knows no driver suffix)."""
+    parsed = sa.make_url(url)
+    return parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def connections(db_urls: dict[str, str], source_engine, target_engine, monkeypatch) -> dict[str, str]:
+    """``poco_source`` and ``mi_target`` point at this test's databases, as Airflow connections."""
+    monkeypatch.setenv("AIRFLOW_CONN_POCO_SOURCE", airflow_uri(db_urls["source"]))
+    monkeypatch.setenv("AIRFLOW_CONN_MI_TARGET", airflow_uri(db_urls["target"]))
+    return db_urls

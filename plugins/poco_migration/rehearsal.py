@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,27 +51,42 @@ def planned_runs(plan: Plan, start: dt.date | None = None, end: dt.date | None =
         day += dt.timedelta(days=1)
 
 
+@contextmanager
+def _no_retries() -> Iterator[None]:
+    """A dress rehearsal shows a failure at once instead of sleeping through retry delays."""
+    previous = os.environ.get("POCO_MIGRATION_TASK_RETRIES")
+    os.environ["POCO_MIGRATION_TASK_RETRIES"] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["POCO_MIGRATION_TASK_RETRIES"]
+        else:
+            os.environ["POCO_MIGRATION_TASK_RETRIES"] = previous
+
+
 def rehearse(
     plan: Plan, start: dt.date | None, end: dt.date | None, say: Callable[[str], None] = print
 ) -> list[RunOutcome]:
+    """Run the window's DAG runs in order; every run is attempted, whatever the ones before did."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.db import upgradedb
 
     upgradedb()
-    os.environ["POCO_MIGRATION_TASK_RETRIES"] = "0"
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
-    if bag.import_errors:
-        raise RuntimeError(f"DAG import errors: {bag.import_errors}")
+    logging.getLogger("airflow").setLevel(logging.WARNING)
     runs = list(planned_runs(plan, start, end))
     outcomes = []
-    quiet = logging.getLogger("airflow")
-    quiet.setLevel(logging.WARNING)
-    for done, run in enumerate(runs, start=1):
-        began = time.monotonic()
-        dag_run = bag.get_dag(run.dag_id).test(logical_date=utc(run.day))
-        failed = tuple(ti.task_id for ti in dag_run.get_task_instances() if ti.state == "failed")
-        outcome = RunOutcome(run, str(dag_run.state), failed, time.monotonic() - began)
-        outcomes.append(outcome)
-        mark = "ok" if outcome.state == "success" else f"{outcome.state.upper()} ({', '.join(failed)})"
-        say(f"[{done}/{len(runs)}] {run.day} {run.dag_id}: {mark} in {outcome.seconds:.1f}s, {len(runs) - done} left")
+    with _no_retries():
+        bag = DagBag(dag_folder=str(DAGS_FOLDER))
+        if bag.import_errors:
+            raise RuntimeError(f"DAG import errors: {bag.import_errors}")
+        for done, run in enumerate(runs, start=1):
+            began = time.monotonic()
+            dag_run = bag.get_dag(run.dag_id).test(logical_date=utc(run.day))
+            failed = tuple(ti.task_id for ti in dag_run.get_task_instances() if ti.state == "failed")
+            outcome = RunOutcome(run, str(dag_run.state), failed, time.monotonic() - began)
+            outcomes.append(outcome)
+            mark = "ok" if outcome.state == "success" else f"{outcome.state.upper()} ({', '.join(failed)})"
+            left = len(runs) - done
+            say(f"[{done}/{len(runs)}] {run.day} {run.dag_id}: {mark} in {outcome.seconds:.1f}s, {left} left")
     return outcomes
