@@ -1,0 +1,91 @@
+"""DAG integrity: the files parse, declare the plan's DAGs, and do no work at parse time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from poco_migration.dag_common import OWNER, SHUTDOWN_DAG_ID, SYNC_DAG_ID, cutover_dag_id
+from poco_migration.plan import load_plan
+
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+def test_dagbag_has_no_import_errors(dagbag) -> None:
+    assert dagbag.import_errors == {}
+
+
+def test_every_dag_of_the_plan_is_declared(dagbag) -> None:
+    expected = {SYNC_DAG_ID, SHUTDOWN_DAG_ID, *(cutover_dag_id(m) for m in load_plan().codes)}
+    assert set(dagbag.dag_ids) == expected
+
+
+def test_every_task_has_an_owner_and_retries_with_backoff(dagbag) -> None:
+    for dag in dagbag.dags.values():
+        assert dag.doc_md, dag.dag_id
+        assert "poco-migration" in dag.tags, dag.dag_id
+        for task in dag.tasks:
+            assert task.owner == OWNER, task.task_id
+            assert task.retries == 2, task.task_id
+            assert task.retry_exponential_backoff, task.task_id
+
+
+def test_sync_runs_daily_from_the_first_wave_and_never_overlaps(dagbag) -> None:
+    dag = dagbag.dags[SYNC_DAG_ID]
+    assert dag.start_date.date() == load_plan().start
+    assert dag.catchup is True
+    assert dag.max_active_runs == 1
+    assert dag.get_task("move_participants").upstream_task_ids == {"move_initiatives"}
+
+
+def test_cutover_freezes_then_moves_then_publishes_its_asset(dagbag) -> None:
+    dag = dagbag.dags[cutover_dag_id("IT")]
+    assert dag.start_date.date() == load_plan().market("IT").cutover
+    assert dag.get_task("final_sync.points").upstream_task_ids == {"freeze"}
+    assert dag.get_task("final_sync.participants").upstream_task_ids == {"final_sync.initiatives"}
+    outlets = dag.get_task("cut_over").outlets
+    assert [o.name for o in outlets] == ["poco_cutover_IT"]
+
+
+def test_shutdown_waits_for_every_cutover_asset(dagbag) -> None:
+    dag = dagbag.dags[SHUTDOWN_DAG_ID]
+    names = {asset.name for asset in dag.timetable.asset_condition.objects}
+    assert names == {f"poco_cutover_{m}" for m in load_plan().codes}
+
+
+def test_manual_params_are_validated_by_schema(dagbag) -> None:
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    params = dagbag.dags[SYNC_DAG_ID].params
+    assert params.validate() == {"markets": [], "dry_run": False}
+    markets = params.get_param("markets")
+    assert markets.resolve(["IT", "GL"]) == ["IT", "GL"]
+    with pytest.raises(ParamValidationError, match="'XX' is not one of"):
+        markets.resolve(["XX"])
+    with pytest.raises(ParamValidationError):
+        params.get_param("dry_run").resolve("yes")
+
+
+HEAVY = ("great_expectations", "pandas", "psycopg", "requests")
+
+
+def test_dag_files_import_no_heavy_module_at_parse_time() -> None:
+    """Parsing every DAG file must not import GX, pandas or a database driver."""
+    script = f"""
+import json, runpy, sys, pathlib
+for path in sorted(pathlib.Path({str(REPO / "dags")!r}).glob("*.py")):
+    runpy.run_path(str(path))
+print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
