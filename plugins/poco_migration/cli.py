@@ -11,6 +11,8 @@ import time
 from collections.abc import Sequence
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# The rehearsal prints its own progress; Airflow's per-task chatter stays in the task logs.
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
 
 def _seed(args: argparse.Namespace) -> int:

@@ -108,7 +108,10 @@ class Gatekeeper:
 
         self.shared = shared
         self.label = label
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
         self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         docs = data_docs_dir()
         self.docs_site = None
         if docs is not None:
@@ -122,10 +125,13 @@ class Gatekeeper:
                 },
             )
         kwargs = dict(shared.engine_kwargs)
-        if shared.url.get_backend_name() != "sqlite":  # GX pins SQLite to a StaticPool itself
-            kwargs["poolclass"] = sa.pool.StaticPool
+        sources = self.context.data_sources
+        if shared.url.get_backend_name() == "sqlite":  # GX pins SQLite to a StaticPool itself
+            add = sources.add_sqlite
+        else:
+            add, kwargs["poolclass"] = sources.add_postgres, sa.pool.StaticPool
         with shared.lent():
-            self.datasource = self.context.data_sources.add_sql(
+            self.datasource = add(
                 name="mi_target", connection_string=shared.url.render_as_string(hide_password=False), kwargs=kwargs
             )
 
