@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from poco_migration.dag_common import OWNER, SHUTDOWN_DAG_ID, SYNC_DAG_ID, cutover_dag_id
 from poco_migration.plan import load_plan
-
-from conftest import REPO
 
 
 @pytest.fixture(scope="module")

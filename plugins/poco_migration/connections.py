@@ -11,9 +11,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool, StaticPool
@@ -96,8 +96,12 @@ class _LendableSqlite(_Lendable, sqlite3.Connection):
     pass
 
 
-class _LendablePostgres(_Lendable, psycopg.Connection):
-    pass
+@cache
+def _lendable_postgres() -> type:
+    """Built on first use: the DAG files import this module, and must not load a driver."""
+    import psycopg
+
+    return type("_LendablePostgres", (_Lendable, psycopg.Connection), {})
 
 
 class SharedConnection:
@@ -116,7 +120,9 @@ class SharedConnection:
                 isolation_level=None,
             )
         else:
-            self.raw = _LendablePostgres.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+            self.raw = _lendable_postgres().connect(
+                url.set(drivername="postgresql").render_as_string(hide_password=False)
+            )
         self.engine_kwargs: dict[str, Any] = {"creator": lambda: self.raw, "pool_reset_on_return": None}
         self.engine = sa.create_engine(url, poolclass=StaticPool, **self.engine_kwargs)
         if url.get_backend_name() == "sqlite":

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 from typing import Any
 
+from poco_migration.alerts import MigrationAlert
 from poco_migration.plan import Plan
 
 OWNER = "poco-migration"
@@ -24,6 +25,7 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": dt.timedelta(minutes=1),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=15),
+    "on_failure_callback": [MigrationAlert()],
 }
 
 

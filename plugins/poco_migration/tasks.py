@@ -83,6 +83,9 @@ def move_markets(
             continue
         summary[market] = {"status": result.status, "staged": result.staged, **result.changes}
         log.info("[%d/%d markets] %s", done, len(markets), result.message)
+        for checkpoint in result.checkpoints:
+            verdict = "passed" if checkpoint.success else "FAILED"
+            log.info("  checkpoint %s %s; Data Docs: %s", checkpoint.stage, verdict, checkpoint.data_docs)
     if failures:
         message = f"{domain}: {len(failures)} of {len(markets)} markets failed:\n" + "\n".join(failures)
         raise _failure(message, gates_only)

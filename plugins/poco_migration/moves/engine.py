@@ -29,6 +29,7 @@ from itertools import islice
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
+from psycopg import sql as psycopg_sql
 from sqlalchemy.engine import URL, Connection, Engine
 
 from poco_migration import schemas
@@ -296,7 +297,10 @@ def run_move(move: Move, req: MoveRequest, source: Engine, target_url: URL) -> M
     move_id = f"{req.domain}.{req.market}.{req.as_of:%Y%m%dT%H%M}.{uuid.uuid4().hex[:8]}"
     result = MoveResult(move_id, req.domain, req.market, status="running")
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    shared = SharedConnection(target_url)
+    try:
+        shared = SharedConnection(target_url)
+    except Exception as exc:  # the driver's own connection errors differ per database
+        raise MoveError(f"{req.domain} {req.market}: cannot connect to the Xiaomi target: {exc}") from exc
     try:
         with shared.engine.connect() as conn, conn.begin() as tx:
             watermark = _lock(conn, req)
@@ -312,6 +316,9 @@ def run_move(move: Move, req: MoveRequest, source: Engine, target_url: URL) -> M
             if result.status == "moved":
                 _save_watermark(conn, req, max(filter(None, (watermark, new_watermark)), default=None))
             _record(conn, req, result, started)
+    except sa.exc.SQLAlchemyError as exc:
+        detail = getattr(exc, "orig", None) or exc
+        raise MoveError(f"{req.domain} {req.market}: the Xiaomi target refused the move: {detail}") from exc
     finally:
         shared.close()
     if result.status == "gate_failed":
@@ -340,16 +347,39 @@ def _stage(
     queries = [move.extract(req, watermark)]
     if watermark is not None:
         queries += [move.extract_keys(req, refs) for refs in chunked(_quarantined(conn, req), KEYS_PER_QUERY)]
-    with source.connect() as src:
-        for query in queries:
-            rows = latest.watch(src.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query))
-            for chunk in chunked(move.stage_rows(rows, req, conn), CHUNK_ROWS):
-                fresh = [r for r in chunk if r["source_ref"] not in staged_refs]
-                if fresh:
-                    conn.execute(move.stage.insert(), [{**r, "batch_market": req.market} for r in fresh])
+    try:
+        with source.connect() as src:
+            for query in queries:
+                rows = latest.watch(src.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query))
+                for chunk in chunked(move.stage_rows(rows, req, conn), CHUNK_ROWS):
+                    fresh = [{**r, "batch_market": req.market} for r in chunk if r["source_ref"] not in staged_refs]
+                    insert_rows(conn, move.stage, fresh)
                     staged_refs.update(r["source_ref"] for r in fresh)
-                log.info("%s %s: %d rows staged", req.domain, req.market, len(staged_refs))
+                    log.info("%s %s: %d rows staged", req.domain, req.market, len(staged_refs))
+    except (sa.exc.SQLAlchemyError, ValueError, TypeError) as exc:
+        detail = getattr(exc, "orig", None) or exc
+        raise MoveError(
+            f"{req.domain} {req.market}: cannot read the POCO source ({source.url.render_as_string()}): "
+            f"{type(detail).__name__}: {detail}"
+        ) from exc
     return latest.value, len(staged_refs)
+
+
+def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert: COPY on PostgreSQL, one batched executemany elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), rows)
+        return
+    columns = [c.name for c in table.columns]
+    cursor = conn.connection.driver_connection.cursor()
+    statement = psycopg_sql.SQL("COPY {} ({}) FROM STDIN").format(
+        psycopg_sql.Identifier(table.name), psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, columns))
+    )
+    with cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row.get(c) for c in columns])
 
 
 class _Latest:

@@ -1,0 +1,74 @@
+"""Alerts to ``migration_alerts`` when a task of the migration fails for good.
+
+The connection is an HTTP(S) endpoint that takes a JSON POST; the payload carries
+a Slack-compatible ``text``, so a Slack incoming-webhook URL works as it is. The
+notifier is Airflow's failure callback, which runs once when a task has failed
+its last try, not on every retry. Without the connection the alert is logged at
+ERROR level: never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from poco_migration.connections import ALERTS_CONN_ID
+
+log = logging.getLogger(__name__)
+TIMEOUT_SECONDS = 10
+
+
+def endpoint(conn_id: str = ALERTS_CONN_ID) -> tuple[str, tuple[str, str] | None] | None:
+    """The URL (and basic auth) of the alerts connection, or None when it is not configured."""
+    from airflow.sdk import Connection
+
+    try:
+        conn = Connection.get(conn_id)
+    except Exception:  # not defined anywhere: alerts are logged instead
+        return None
+    url = (conn.extra_dejson or {}).get("url")
+    if not url:
+        port = f":{conn.port}" if conn.port else ""
+        path = f"/{conn.schema}" if conn.schema else ""
+        url = f"{conn.conn_type}://{conn.host}{port}{path}"
+    return url, (conn.login, conn.password) if conn.login else None
+
+
+def payload(context: dict[str, Any]) -> dict[str, Any]:
+    """What an operator needs to act: which DAG, task, run, and why."""
+    ti = context.get("ti") or context.get("task_instance")
+    error = context.get("exception")
+    dag_id = getattr(ti, "dag_id", None)
+    task_id = getattr(ti, "task_id", None)
+    message = str(error) if error else "task failed"
+    return {
+        "text": f":rotating_light: POCO migration: {dag_id}.{task_id} failed ({context.get('run_id')})\n{message}",
+        "dag_id": dag_id,
+        "task_id": task_id,
+        "run_id": context.get("run_id"),
+        "logical_date": str(context.get("logical_date")),
+        "try_number": getattr(ti, "try_number", None),
+        "error": message,
+        "log_url": getattr(ti, "log_url", None),
+    }
+
+
+class MigrationAlert(BaseNotifier):
+    """Posts a failed task to ``migration_alerts``, or logs it when there is none."""
+
+    def notify(self, context: dict[str, Any]) -> None:
+        import requests
+
+        body = payload(context)
+        target = endpoint()
+        if target is None:
+            log.error("ALERT (no %s connection): %s", ALERTS_CONN_ID, json.dumps(body))
+            return
+        url, auth = target
+        try:
+            requests.post(url, json=body, auth=auth, timeout=TIMEOUT_SECONDS).raise_for_status()
+        except requests.RequestException as exc:
+            log.error("ALERT not delivered to %s (%s): %s", ALERTS_CONN_ID, exc, json.dumps(body))

@@ -1,0 +1,65 @@
+"""A market far above the quarantine ratio: exactly that move is refused, alerted once,
+and everything else moves (CONTRACT.md, Gates)."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from webhook_sink import webhook_sink
+
+from poco_migration import schemas
+from poco_migration.cli import main
+
+
+def spoil_it_reviews(source_url: str, share: int = 10) -> int:
+    """Give every ``share``-th review of an Italian author an invalid rating."""
+    r, u = schemas.poco_reviews, schemas.poco_users
+    italian = sa.select(u.c.user_id).where(u.c.market == "IT")
+    engine = sa.create_engine(source_url)
+    with engine.begin() as conn:
+        ids = conn.execute(sa.select(r.c.review_id).where(r.c.user_id.in_(italian)).order_by(r.c.review_id)).scalars()
+        spoiled = list(ids)[::share]
+        conn.execute(sa.update(r).where(r.c.review_id.in_(spoiled)).values(rating=0))
+    return len(spoiled)
+
+
+def counts(target_url: str, domain: str) -> dict[str, int]:
+    m = schemas.moved
+    with sa.create_engine(target_url).connect() as conn:
+        rows = conn.execute(sa.select(m.c.market, sa.func.count()).where(m.c.domain == domain).group_by(m.c.market))
+        return dict(rows.tuples().all())
+
+
+def test_one_market_above_the_ratio_fails_only_its_gate_and_alerts_once(connections, capsys, monkeypatch) -> None:
+    assert main(["seed", "--scale", "300", "--seed", "7"]) == 0
+    spoiled = spoil_it_reviews(connections["source"])
+    with webhook_sink() as (url, received):
+        monkeypatch.setenv("AIRFLOW_CONN_MIGRATION_ALERTS", json.dumps({"conn_type": "http", "extra": {"url": url}}))
+        assert main(["rehearse", "--to", "2024-10-07"]) == 1
+    out = capsys.readouterr().out
+    assert "[1/1] 2024-10-07 poco_migration_sync: FAILED (move_reviews)" in out
+
+    assert len(received) == 1
+    alert = received[0]
+    assert (alert["dag_id"], alert["task_id"]) == ("poco_migration_sync", "move_reviews")
+    assert "reviews IT: gate_failed" in alert["error"]
+    assert "move.quarantine_ratio: expect_column_values_to_be_between(quarantine_ratio)" in alert["error"]
+    assert alert["text"].startswith(":rotating_light: POCO migration: poco_migration_sync.move_reviews failed")
+
+    # Nothing of the refused move is in the target; its quarantined rows are recorded.
+    assert counts(connections["target"], "reviews").get("IT") is None
+    q = schemas.quarantine
+    with sa.create_engine(connections["target"]).connect() as conn:
+        invalid = conn.execute(
+            sa.select(sa.func.count()).where(q.c.domain == "reviews", q.c.market == "IT", q.c.reason == "invalid_rating")
+        ).scalar()
+        failed = conn.execute(
+            sa.select(schemas.checkpoints.c.stage).where(schemas.checkpoints.c.success.is_(False))
+        ).scalars()
+        assert list(failed) == ["reconciled"]
+    assert invalid == spoiled
+    # Everything else of the day moved: the other markets' reviews, and every domain of IT.
+    assert set(counts(connections["target"], "reviews")) == {"PL", "TH"}
+    for domain in ("points", "initiatives", "participants"):
+        assert set(counts(connections["target"], domain)) == {"IT", "PL", "TH"}, domain
