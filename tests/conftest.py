@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -93,15 +93,19 @@ def _drop_everything(url: str) -> None:
     engine.dispose()
 
 
+def _created(url: str, create: Callable[[sa.Engine], None]) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(url)
+    create(engine)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
 def source_engine(db_urls: dict[str, str]) -> Iterator[sa.Engine]:
     """The POCO source database, with the contract's tables created and empty."""
     from poco_migration.schemas import create_source
 
-    engine = sa.create_engine(db_urls["source"])
-    create_source(engine)
-    yield engine
-    engine.dispose()
+    yield from _created(db_urls["source"], create_source)
 
 
 @pytest.fixture
@@ -109,10 +113,7 @@ def target_engine(db_urls: dict[str, str]) -> Iterator[sa.Engine]:
     """The Xiaomi target database, with the Xiaomi and bookkeeping tables created and empty."""
     from poco_migration.schemas import create_target
 
-    engine = sa.create_engine(db_urls["target"])
-    create_target(engine)
-    yield engine
-    engine.dispose()
+    yield from _created(db_urls["target"], create_target)
 
 
 def airflow_uri(url: str) -> str:

@@ -13,12 +13,17 @@ from poco_migration.cli import main
 
 
 def spoil_it_reviews(source_url: str, share: int = 10) -> int:
-    """Give every ``share``-th review of an Italian author an invalid rating."""
-    r, u = schemas.poco_reviews, schemas.poco_users
-    italian = sa.select(u.c.user_id).where(u.c.market == "IT")
+    """Give every ``share``-th published review of a linked Italian author, on a mapped
+    product, an invalid rating (so that no earlier rule claims it first)."""
+    r, u, p = schemas.poco_reviews, schemas.poco_users, schemas.poco_products
+    italian = sa.select(u.c.user_id).where(u.c.market == "IT", u.c.mi_account_id.is_not(None))
+    mapped = sa.select(p.c.sku).where(p.c.mi_product_id.is_not(None))
+    candidates = sa.select(r.c.review_id).where(
+        r.c.user_id.in_(italian), r.c.sku.in_(mapped), r.c.status == "published"
+    )
     engine = sa.create_engine(source_url)
     with engine.begin() as conn:
-        ids = conn.execute(sa.select(r.c.review_id).where(r.c.user_id.in_(italian)).order_by(r.c.review_id)).scalars()
+        ids = conn.execute(candidates.order_by(r.c.review_id)).scalars()
         spoiled = list(ids)[::share]
         conn.execute(sa.update(r).where(r.c.review_id.in_(spoiled)).values(rating=0))
     return len(spoiled)
@@ -44,7 +49,9 @@ def test_one_market_above_the_ratio_fails_only_its_gate_and_alerts_once(connecti
     alert = received[0]
     assert (alert["dag_id"], alert["task_id"]) == ("poco_migration_sync", "move_reviews")
     assert "reviews IT: gate_failed" in alert["error"]
-    assert "move.quarantine_ratio: expect_column_values_to_be_between(quarantine_ratio)" in alert["error"]
+    # The source extract's own suite sees the share of bad ratings first, before anything is staged.
+    assert "checkpoint 'extract' failed" in alert["error"]
+    assert "reviews.extract: expect_column_values_to_be_between(rating)" in alert["error"]
     assert alert["text"].startswith(":rotating_light: POCO migration: poco_migration_sync.move_reviews failed")
 
     # Nothing of the refused move is in the target; its quarantined rows are recorded.
@@ -52,12 +59,14 @@ def test_one_market_above_the_ratio_fails_only_its_gate_and_alerts_once(connecti
     q = schemas.quarantine
     with sa.create_engine(connections["target"]).connect() as conn:
         invalid = conn.execute(
-            sa.select(sa.func.count()).where(q.c.domain == "reviews", q.c.market == "IT", q.c.reason == "invalid_rating")
+            sa.select(sa.func.count()).where(
+                q.c.domain == "reviews", q.c.market == "IT", q.c.reason == "invalid_rating"
+            )
         ).scalar()
         failed = conn.execute(
             sa.select(schemas.checkpoints.c.stage).where(schemas.checkpoints.c.success.is_(False))
         ).scalars()
-        assert list(failed) == ["reconciled"]
+        assert list(failed) == ["extract"]
     assert invalid == spoiled
     # Everything else of the day moved: the other markets' reviews, and every domain of IT.
     assert set(counts(connections["target"], "reviews")) == {"PL", "TH"}

@@ -70,9 +70,7 @@ class Migration:
         self.target = target
         self.target_url = sa.make_url(target_url)
 
-    def run(
-        self, domain: str, market: str = "IT", *, as_of: dt.datetime = AS_OF, plan: Plan = RELAXED
-    ) -> MoveResult:
+    def run(self, domain: str, market: str = "IT", *, as_of: dt.datetime = AS_OF, plan: Plan = RELAXED) -> MoveResult:
         return run_move(MOVES[domain], MoveRequest(domain, market, plan, as_of=as_of), self.source, self.target_url)
 
     def quarantine(self) -> set[tuple[str, str, str, str]]:
@@ -116,8 +114,8 @@ def mig(source_engine: sa.Engine, target_engine: sa.Engine, db_urls: dict[str, s
     return Migration(source_engine, target_engine, db_urls["target"])
 
 
-def points_ref(user_id: int, adjustment: int | None = None) -> str:
-    return f"poco:points:{user_id}" + (f":{adjustment}" if adjustment else "")
+def points_ref(user_id: int) -> str:
+    return f"poco:points:{user_id}"
 
 
 def review_refs(*review_ids: int) -> set[str]:
@@ -134,7 +132,9 @@ def participant_refs(*pairs: tuple[int, int]) -> set[str]:
 
 def ledger_sum(mig: Migration, user_id: int) -> int:
     return sum(
-        row["delta"] for ref, row in mig.rows(LEDGER).items() if ref == points_ref(user_id) or ref.startswith(f"{points_ref(user_id)}:")
+        row["delta"]
+        for ref, row in mig.rows(LEDGER).items()
+        if ref == points_ref(user_id) or ref.startswith(f"{points_ref(user_id)}:")
     )
 
 
@@ -445,9 +445,11 @@ def test_reviews_are_mapped_byte_for_byte(mig: Migration) -> None:
             updated_at=dt.datetime(2024, 9, 30, 23, 59, 59, 999999),
         ),
         review(2, 2, "X7", rating=1, title="बहुत अच्छा", body="बहुत अच्छा फ़ोन", language="hi", status="hidden"),
-        review(3, 3, "F6", rating=3, title="🔥📱", body="🔥📱", language="und", status="pending", helpful_votes=2_000_000),
+        review(
+            3, 3, "F6", rating=3, title="🔥📱", body="🔥📱", language="und", status="pending", helpful_votes=2_000_000
+        ),
         review(4, 1, "X7", rating=4, title="50% off_", body=long_body, language="en", status="published"),
-        review(5, 2, "F6", rating=2, title="", body="it's \"great\" \\ ; --", language=None, helpful_votes=None),
+        review(5, 2, "F6", rating=2, title="", body='it\'s "great" \\ ; --', language=None, helpful_votes=None),
     ]
     insert(mig.source, USERS, *linked_users(1, 3))
     insert(mig.source, PRODUCTS, product("F6"), product("X7"))
@@ -529,9 +531,22 @@ def test_points_are_converted_at_the_markets_rate_rounded_half_up(mig: Migration
     mig.run("points", plan=plan)
 
     expires = dt.date(2025, 6, 30)
-    assert {ref: {k: row[k] for k in ("mi_account_id", "delta", "reason", "expires_at")} for ref, row in mig.rows(LEDGER).items()} == {
-        "poco:points:1": {"mi_account_id": mi_account(1), "delta": 5, "reason": "poco_migration", "expires_at": expires},
-        "poco:points:2": {"mi_account_id": mi_account(2), "delta": 2, "reason": "poco_migration", "expires_at": expires},
+    assert {
+        ref: {k: row[k] for k in ("mi_account_id", "delta", "reason", "expires_at")}
+        for ref, row in mig.rows(LEDGER).items()
+    } == {
+        "poco:points:1": {
+            "mi_account_id": mi_account(1),
+            "delta": 5,
+            "reason": "poco_migration",
+            "expires_at": expires,
+        },
+        "poco:points:2": {
+            "mi_account_id": mi_account(2),
+            "delta": 2,
+            "reason": "poco_migration",
+            "expires_at": expires,
+        },
         "poco:points:3": {"mi_account_id": mi_account(3), "delta": 15, "reason": "poco_migration", "expires_at": None},
     }
 
@@ -585,7 +600,16 @@ def test_an_edited_review_updates_its_target_row(mig: Migration) -> None:
     with mig.target.connect() as conn:
         ids_before = dict(conn.execute(sa.select(MI_REVIEWS.c.source_ref, MI_REVIEWS.c.review_id)).all())
 
-    update(mig.source, REVIEWS, {"review_id": 1}, body="Edited: ดีมาก 🔥", rating=3, title=None, helpful_votes=12, updated_at=T1)
+    update(
+        mig.source,
+        REVIEWS,
+        {"review_id": 1},
+        body="Edited: ดีมาก 🔥",
+        rating=3,
+        title=None,
+        helpful_votes=12,
+        updated_at=T1,
+    )
     result = mig.run("reviews", as_of=LATER)
 
     assert result.changes["updated"] == 1
@@ -627,7 +651,9 @@ def test_edited_initiatives_and_participants_update_their_target_rows(mig: Migra
     mig.run("participants")
 
     update(mig.source, INITIATIVES, {"initiative_id": 1}, title="Renamed", status="ended", updated_at=T1)
-    update(mig.source, PARTICIPANTS, {"initiative_id": 1, "user_id": 2}, status="winner", reward_points=900, updated_at=T1)
+    update(
+        mig.source, PARTICIPANTS, {"initiative_id": 1, "user_id": 2}, status="winner", reward_points=900, updated_at=T1
+    )
     assert mig.run("initiatives", as_of=LATER).changes["updated"] == 1
     assert mig.run("participants", as_of=LATER).changes["updated"] == 1
 
@@ -762,7 +788,13 @@ def test_the_gate_refuses_a_market_over_the_quarantine_ratio(mig: Migration) -> 
     """
     insert(mig.source, USERS, *linked_users(1, 10))
     insert(mig.source, PRODUCTS, product("F6"))
-    insert(mig.source, REVIEWS, *(review(rid, rid) for rid in range(1, 9)), review(9, 9, rating=0), review(10, 10, body=" "))
+    insert(
+        mig.source,
+        REVIEWS,
+        *(review(rid, rid) for rid in range(1, 9)),
+        review(9, 1, body=" review 1"),  # a duplicate of review 1: only the ratio gate sees it
+        review(10, 10, body=" "),
+    )
 
     with pytest.raises(GateFailed) as refused:
         mig.run("reviews", plan=PLAN)
@@ -783,11 +815,11 @@ def test_the_gate_refuses_a_market_over_the_quarantine_ratio(mig: Migration) -> 
     for table in MI_TABLES:
         assert mig.rows(table) == {}, table.name
     assert mig.quarantine() == {
-        ("reviews", "poco:review:9", "invalid_rating", "IT"),
+        ("reviews", "poco:review:9", "duplicate", "IT"),
         ("reviews", "poco:review:10", "empty_body", "IT"),
     }
 
-    update(mig.source, REVIEWS, {"review_id": 9}, rating=4, updated_at=T1)
+    update(mig.source, REVIEWS, {"review_id": 9}, body="Review 9", updated_at=T1)
     update(mig.source, REVIEWS, {"review_id": 10}, body="Fixed", updated_at=T1)
     fixed = mig.run("reviews", as_of=LATER, plan=PLAN)
 
@@ -847,3 +879,21 @@ def test_a_change_in_the_same_second_as_the_watermark_is_not_missed(mig: Migrati
     mig.run("reviews", as_of=LATER)
 
     assert mig.refs(MI_REVIEWS) == review_refs(1, 2)
+
+
+def test_one_future_dated_source_row_does_not_stop_later_syncs(mig: Migration) -> None:
+    """Never neither, and "nothing in the source is trusted": a review dated 2099 must not hide later changes.
+
+    After the first sync, a new review and an edit (both dated T1) must reach the target.
+    """
+    insert(mig.source, USERS, *linked_users(1, 3))
+    insert(mig.source, PRODUCTS, product("F6"))
+    insert(mig.source, REVIEWS, review(1, 1), review(2, 2, updated_at=dt.datetime(2099, 1, 1)))
+    mig.run("reviews")
+
+    insert(mig.source, REVIEWS, review(3, 3, updated_at=T1))
+    update(mig.source, REVIEWS, {"review_id": 1}, body="Edited", updated_at=T1)
+    mig.run("reviews", as_of=LATER)
+
+    assert mig.refs(MI_REVIEWS) == review_refs(1, 2, 3)
+    assert mig.rows(MI_REVIEWS)["poco:review:1"]["body"] == "Edited"

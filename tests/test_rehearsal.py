@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -65,6 +66,14 @@ def test_whole_plan_rehearses_green_and_again_changes_nothing(connections, capsy
         assert points["moved"] > 0, market
         assert report["points"][market]["source"] == report["points"][market]["target"] > 0
     assert report["points"]["ALL"]["ledger"] == report["points"]["ALL"]["target"]
+
+    # Every checkpoint result is kept, each with a Data Docs page a person can open.
+    c = schemas.checkpoints
+    with sa.create_engine(connections["target"]).connect() as conn:
+        pages = conn.execute(sa.select(c.c.stage, c.c.data_docs)).all()
+    assert {stage for stage, _ in pages} == {"extract", "staged", "reconciled"}
+    assert len(pages) == report["gates"]["passed"]
+    assert all(Path(url.removeprefix("file://")).is_file() for _, url in pages)
 
     target = sa.create_engine(connections["target"])
     first = checksum(target)

@@ -102,7 +102,7 @@ def _observed(result: dict[str, Any]) -> Any:
 class Gatekeeper:
     """The GX context of one move, bound to that move's shared connection."""
 
-    def __init__(self, shared: SharedConnection, label: str) -> None:
+    def __init__(self, shared: SharedConnection, label: str, source_url: sa.URL | None = None) -> None:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
         import great_expectations as gx
 
@@ -125,29 +125,38 @@ class Gatekeeper:
                 },
             )
         kwargs = dict(shared.engine_kwargs)
-        sources = self.context.data_sources
-        if shared.url.get_backend_name() == "sqlite":  # GX pins SQLite to a StaticPool itself
-            add = sources.add_sqlite
-        else:
-            add, kwargs["poolclass"] = sources.add_postgres, sa.pool.StaticPool
+        if shared.url.get_backend_name() != "sqlite":  # GX pins SQLite to a StaticPool itself
+            kwargs["poolclass"] = sa.pool.StaticPool
         with shared.lent():
-            self.datasource = add(
-                name="mi_target", connection_string=shared.url.render_as_string(hide_password=False), kwargs=kwargs
-            )
+            self.datasources = {"target": self._add("mi_target", shared.url, kwargs)}
+        if source_url is not None:
+            self.datasources["source"] = self._add("poco_source", source_url, {})
 
-    def _query(self, query: sa.Select) -> str:
-        return str(query.compile(dialect=self.shared.engine.dialect, compile_kwargs={"literal_binds": True}))
+    def _add(self, name: str, url: sa.URL, kwargs: dict[str, Any]) -> Any:
+        sources = self.context.data_sources
+        add = sources.add_sqlite if url.get_backend_name() == "sqlite" else sources.add_postgres
+        return add(name=name, connection_string=url.render_as_string(hide_password=False), kwargs=kwargs)
+
+    def _query(self, query: sa.Select, datasource: Any) -> str:
+        """SQL for a GX query asset: compiled by SQLAlchemy, values quoted by its dialect."""
+        dialect = datasource.get_engine().dialect
+        return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
     def check(
-        self, stage: str, validations: Sequence[tuple[str, sa.Select]], parameters: dict[str, Any]
+        self,
+        stage: str,
+        validations: Sequence[tuple[str, sa.Select]],
+        parameters: dict[str, Any],
+        database: str = "target",
     ) -> CheckpointOutcome:
         """Run one checkpoint: each (suite, query) pair validates the query's rows."""
         import great_expectations as gx
         from great_expectations.checkpoint import UpdateDataDocsAction
 
+        datasource = self.datasources[database]
         definitions = []
         for suite_name, query in validations:
-            asset = self.datasource.add_query_asset(name=f"{stage}.{suite_name}", query=self._query(query))
+            asset = datasource.add_query_asset(name=f"{stage}.{suite_name}", query=self._query(query, datasource))
             suite = self.context.suites.add(load_suite(suite_name))
             definitions.append(
                 self.context.validation_definitions.add(
@@ -187,6 +196,7 @@ class Gatekeeper:
         return CheckpointOutcome(stage, bool(result.success) and not failures, evaluated, failures, docs)
 
     def close(self) -> None:
-        """Drop GX's engine without letting it close the move's connection."""
+        """Drop GX's engines without letting them close the move's connection."""
         with self.shared.lent():
-            self.datasource.get_engine().dispose()
+            for datasource in self.datasources.values():
+                datasource.get_engine().dispose()

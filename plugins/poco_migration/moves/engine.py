@@ -110,9 +110,19 @@ def market_expr(column: sa.ColumnElement[Any], plan: Plan) -> sa.ColumnElement[s
     return sa.case((code.in_(plan.codes), code), else_=sa.literal(GLOBAL_MARKET))
 
 
+# SQLite keeps timestamps as text, with or without microseconds; a bound one second
+# early makes ">=" hold for a row stored in the watermark's own second, whatever its
+# format. Rows read again are harmless: the merge changes nothing for them.
+WATERMARK_SLACK = dt.timedelta(seconds=1)
+
+
+def at_or_after(column: sa.ColumnElement[Any], watermark: dt.datetime) -> sa.ColumnElement[bool]:
+    return column >= watermark - WATERMARK_SLACK
+
+
 def changed_since(watermark: dt.datetime, *columns: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     """Rows changed at or after the watermark; a row with no timestamp is always looked at."""
-    return sa.or_(columns[0].is_(None), *(column >= watermark for column in columns))
+    return sa.or_(columns[0].is_(None), *(at_or_after(column, watermark) for column in columns))
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -199,12 +209,14 @@ class Move:
         row = conn.execute(sa.select(*counts)).one()
         return dict(zip(self.selections(), row, strict=True))
 
-    def record_quarantine(self, conn: Connection, req: MoveRequest) -> None:
-        """Quarantine the batch's invalid rows (those never moved) and release the valid ones."""
+    def record_quarantine(self, conn: Connection, req: MoveRequest, release: bool = True) -> None:
+        """Quarantine the batch's invalid rows (those never moved); release the valid ones when
+        they move. A refused move releases nothing: its valid rows must be found again."""
         s, q = self.stage, schemas.quarantine
         selected = self.selections()
-        released = sa.select(s.c.source_ref).where(self.batch(req), selected["released"])
-        conn.execute(sa.delete(q).where(q.c.domain == self.domain, q.c.source_ref.in_(released)))
+        if release:
+            released = sa.select(s.c.source_ref).where(self.batch(req), selected["released"])
+            conn.execute(sa.delete(q).where(q.c.domain == self.domain, q.c.source_ref.in_(released)))
         rows = sa.select(
             sa.literal(self.domain), s.c.source_ref, s.c.reason, s.c.batch_market, sa.literal(req.as_of)
         ).where(self.batch(req), selected["quarantined"])
@@ -342,7 +354,7 @@ def _stage(
 ) -> tuple[dt.datetime | None, int]:
     """Stream the source rows into the stage; return the newest change seen and the row count."""
     conn.execute(sa.delete(move.stage).where(move.batch(req)))
-    latest = _Latest(move.change_columns)
+    latest = _Latest(move.change_columns, req.as_of)
     staged_refs: set[str] = set()
     queries = [move.extract(req, watermark)]
     if watermark is not None:
@@ -383,17 +395,22 @@ def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
 
 
 class _Latest:
-    """Follows the newest change timestamp of the rows streaming past: the next watermark."""
+    """Follows the newest change timestamp of the rows streaming past: the next watermark.
 
-    def __init__(self, columns: Sequence[str]) -> None:
+    A timestamp later than the run itself is not believed: one row dated in the future
+    must not hide every real change after it (it is simply read again next time).
+    """
+
+    def __init__(self, columns: Sequence[str], as_of: dt.datetime) -> None:
         self.columns = columns
+        self.as_of = as_of
         self.value: dt.datetime | None = None
 
     def watch(self, result: sa.CursorResult) -> Iterator[Mapping[str, Any]]:
         for row in result.mappings():
             for column in self.columns:
                 seen = row[column]
-                if seen is not None and (self.value is None or seen > self.value):
+                if seen is not None and seen <= self.as_of and (self.value is None or seen > self.value):
                     self.value = seen
             yield row
 
@@ -408,15 +425,29 @@ def _quarantined(conn: Connection, req: MoveRequest) -> list[str]:
 
 
 def _gate_and_merge(
-    move: Move, req: MoveRequest, conn: Connection, shared: SharedConnection, source: Engine, result: MoveResult
+    move: Move,
+    req: MoveRequest,
+    conn: Connection,
+    shared: SharedConnection,
+    source: Engine,
+    result: MoveResult,
 ) -> None:
-    gate = Gatekeeper(shared, result.move_id)
-    parameters = {"max_quarantine_ratio": req.plan.max_quarantine_ratio}
+    gate = Gatekeeper(shared, result.move_id, source.url)
+    ratio = req.plan.max_quarantine_ratio
+    parameters = {"max_quarantine_ratio": ratio, "min_valid_share": 1 - ratio}
     try:
         savepoint = conn.begin_nested()
-        staged = gate.check("staged", [(f"{move.domain}.staged", move.staged_rows(req))], parameters)
-        result.checkpoints.append(staged)
-        if staged.success:
+        # The whole market's in-scope source, not only the batch: its thresholds are
+        # shares of the market, like the quarantine ratio, not of one day's changes.
+        extract = move.extract(req, None).where(move.in_scope())
+        result.checkpoints.append(
+            gate.check("extract", [(f"{move.domain}.extract", extract)], parameters, database="source")
+        )
+        if result.checkpoints[-1].success:
+            result.checkpoints.append(
+                gate.check("staged", [(f"{move.domain}.staged", move.staged_rows(req))], parameters)
+            )
+        if all(c.success for c in result.checkpoints):
             move.merge(conn, req, result.move_id)
             _write_totals(conn, move, req, result.move_id, source)
             reconciled = gate.check("reconciled", _reconciliation(move, req, result.move_id), parameters)
@@ -426,7 +457,7 @@ def _gate_and_merge(
             result.status = "moved"
         else:
             savepoint.rollback()
-            move.record_quarantine(conn, req)
+            move.record_quarantine(conn, req, release=False)
             result.status = "gate_failed"
     finally:
         gate.close()

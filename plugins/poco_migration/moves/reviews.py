@@ -15,7 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
-from poco_migration.moves.engine import UNLINKED, Move, MoveRequest, Rule, changed_since, first_reason, market_expr
+from poco_migration.moves.engine import (
+    UNLINKED,
+    Move,
+    MoveRequest,
+    Rule,
+    at_or_after,
+    changed_since,
+    first_reason,
+    market_expr,
+)
 
 STATUSES = ("published", "hidden", "pending", "deleted")
 # POCO's statuses on the Xiaomi side: a review deleted on POCO is removed there.
@@ -70,7 +79,7 @@ class ReviewsMove(Move):
             return self._source(req)
         sibling = reviews.alias("sibling")
         changed = self._groups_where(changed_since(watermark, sibling.c.updated_at), sibling)
-        return self._source(req).where(sa.or_(changed, users.c.updated_at >= watermark))
+        return self._source(req).where(sa.or_(changed, at_or_after(users.c.updated_at, watermark)))
 
     def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
         sibling = reviews.alias("sibling")
