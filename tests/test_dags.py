@@ -39,6 +39,13 @@ def test_every_task_has_an_owner_and_retries_with_backoff(dagbag) -> None:
             assert task.retry_exponential_backoff, task.task_id
 
 
+def test_the_dags_know_every_move_in_its_order() -> None:
+    from poco_migration.moves import MOVES
+    from poco_migration.schemas import DOMAINS
+
+    assert tuple(MOVES) == DOMAINS == ("points", "reviews", "initiatives", "participants")
+
+
 def test_sync_runs_daily_from_the_first_wave_and_never_overlaps(dagbag) -> None:
     dag = dagbag.dags[SYNC_DAG_ID]
     assert dag.start_date.date() == load_plan().start
@@ -66,7 +73,10 @@ def test_manual_params_are_validated_by_schema(dagbag) -> None:
     from airflow.sdk.definitions.param import ParamValidationError
 
     params = dagbag.dags[SYNC_DAG_ID].params
-    assert params.validate() == {"markets": [], "dry_run": False}
+    assert params.validate() == {"markets": [], "domains": [], "dry_run": False}
+    assert params.get_param("domains").resolve(["points"]) == ["points"]
+    with pytest.raises(ParamValidationError):
+        params.get_param("domains").resolve(["coupons"])
     markets = params.get_param("markets")
     assert markets.resolve(["IT", "GL"]) == ["IT", "GL"]
     with pytest.raises(ParamValidationError, match="'XX' is not one of"):

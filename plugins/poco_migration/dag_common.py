@@ -11,6 +11,7 @@ from typing import Any
 
 from poco_migration.alerts import MigrationAlert
 from poco_migration.plan import Plan
+from poco_migration.schemas import DOMAINS
 
 OWNER = "poco-migration"
 TAGS = ["poco-migration"]
@@ -55,6 +56,13 @@ def manual_params(plan: Plan) -> dict[str, Any]:
             items={"type": "string", "enum": list(plan.codes)},
             uniqueItems=True,
             description="Only these markets (empty: every market the plan syncs that day).",
+        ),
+        "domains": Param(
+            [],
+            type="array",
+            items={"type": "string", "enum": list(DOMAINS)},
+            uniqueItems=True,
+            description="Only these domains (empty: all four).",
         ),
         "dry_run": Param(False, type="boolean", description="Stage and count, write nothing, say what would change."),
     }

@@ -26,6 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+# The contract's domains, in the order they move: initiatives before their participants.
+DOMAINS = ("points", "reviews", "initiatives", "participants")
+
 # SQLite only turns INTEGER PRIMARY KEY into an auto-incrementing rowid.
 SERIAL = BigInteger().with_variant(Integer, "sqlite")
 

@@ -94,6 +94,10 @@ def move_markets(
 
 def sync(domain: str, logical_date: dt.datetime, run_id: str | None, params: dict[str, Any] | None) -> dict:
     """The daily sync of one domain: every market whose wave has started and that is not frozen."""
+    wanted = (params or {}).get("domains") or []
+    if wanted and domain not in wanted:
+        log.info("%s: not among the domains asked for (%s)", domain, ", ".join(wanted))
+        return {}
     plan = load_plan()
     frozen = frozen_markets()
     markets = [m for m in selected(plan.syncing_on(as_of(logical_date).date()), params) if m not in frozen]
