@@ -17,7 +17,8 @@ with DAG(
 
 Scheduled on the cutover assets of all {len(PLAN.markets)} markets: it runs once the
 last of them (the global site, on {PLAN.shutdown}) has cut over. It checks that every
-market is frozen and writes the final reconciliation report.
+market is frozen, that the POCO Store app's API answers 410 Gone with the way to the
+Mi Store, and writes the final reconciliation report.
 """,
     schedule=[cutover_asset(m.market) for m in PLAN.markets],
     start_date=utc(PLAN.start),
@@ -39,4 +40,10 @@ market is frozen and writes the final reconciliation report.
 
         return final_report()
 
-    check_all_frozen() >> final_report()
+    @task
+    def retire_app() -> dict:
+        from poco_migration.tasks import retire_app
+
+        return retire_app()
+
+    check_all_frozen() >> retire_app() >> final_report()

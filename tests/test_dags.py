@@ -59,6 +59,12 @@ def test_cutover_freezes_then_moves_then_publishes_its_asset(dagbag) -> None:
     assert dag.start_date.date() == load_plan().market("IT").cutover
     assert dag.get_task("final_sync.points").upstream_task_ids == {"freeze"}
     assert dag.get_task("final_sync.participants").upstream_task_ids == {"final_sync.initiatives"}
+    assert dag.get_task("redirects").upstream_task_ids == {
+        "final_sync.points",
+        "final_sync.reviews",
+        "final_sync.participants",
+    }
+    assert dag.get_task("cut_over").upstream_task_ids == {"redirects"}
     outlets = dag.get_task("cut_over").outlets
     assert [o.name for o in outlets] == ["poco_cutover_IT"]
 

@@ -10,8 +10,11 @@ or network problem raises normally, so Airflow retries it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +24,7 @@ from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_fo
 from poco_migration.plan import Plan, load_plan
 
 log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _failure(message: str, gates_only: bool) -> Exception:
@@ -149,3 +153,62 @@ def final_report() -> dict[str, Any]:
     from poco_migration.report import default_json_path
 
     return report(str(default_json_path()))
+
+
+def _rehearsal_dir(name: str) -> Path:
+    return Path(os.environ.get("POCO_MIGRATION_OUTPUT", REPO / "var")) / name
+
+
+def publish_redirects(market: str) -> dict[str, Any]:
+    """Generate, validate and verify the market's redirect map.
+
+    The map is refused (nothing written) if any POCO URL is uncovered or any target
+    is off-host, a POCO URL, a chain or a loop. Then every URL is probed over HTTP
+    for exactly one 301 to its target: on ``POCO_REDIRECTS_BASE_URL`` (the live POCO
+    web servers) when set, else on a local stand-in serving the generated nginx map.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from poco_migration import redirects
+    from poco_migration.redirect_server import nginx_map_routes, serve
+
+    rules = redirects.load_rules()
+    source, target = engine_for(SOURCE_CONN_ID), engine_for(TARGET_CONN_ID)
+    try:
+        exported = redirects.export(source, target, market, rules, _rehearsal_dir("redirects"))
+    except redirects.RedirectError as exc:
+        raise AirflowFailException(str(exc)) from exc
+    log.info("%s: %d redirects written to %s (%s)", market, exported.redirects, exported.nginx_file, exported.by_rule)
+    live = os.environ.get("POCO_REDIRECTS_BASE_URL")
+    with serve(nginx_map_routes(exported.nginx_file)) as stand_in:
+        report = redirects.probe(live or stand_in, redirects.build_map(source, target, market, rules))
+    where = live or "the local stand-in serving the generated map"
+    log.info("%s: probed %d URLs on %s in %.1fs", market, len(report.results), where, report.elapsed)
+    if not report.ok:
+        shown = "\n".join(f"  {r.url}: {r.reason} {r.detail}" for r in report.failures[:20])
+        raise AirflowFailException(f"{market}: {len(report.failures)} redirects failed the probe:\n{shown}")
+    return {"redirects": exported.redirects, "probed": len(report.results), "map": str(exported.nginx_file)}
+
+
+def retire_app() -> dict[str, Any]:
+    """Check that the POCO Store app's API answers 410 Gone with the way to the Mi Store.
+
+    On ``POCO_APP_API_BASE_URL`` when set; else on a local stand-in that serves the
+    notice generated from the configuration (what the gateway is to be given).
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from poco_migration import redirects
+    from poco_migration.redirect_server import app_routes, serve
+
+    rules = redirects.load_rules()
+    out = _rehearsal_dir("app") / "retirement_notice.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(redirects.app_retirement_notice(rules), indent=2, default=str) + "\n", encoding="utf-8")
+    live = os.environ.get("POCO_APP_API_BASE_URL")
+    with serve(app_routes(rules)) as stand_in:
+        result = redirects.check_app_retired(live or stand_in, rules)
+    if not result.ok:
+        raise AirflowFailException("the POCO Store app is not retired: " + "; ".join(result.failures))
+    log.info("POCO Store app retired: %d endpoints answer 410 Gone; notice in %s", len(result.checked), out)
+    return {"checked": list(result.checked), "notice": str(out)}
