@@ -18,7 +18,8 @@ with DAG(
 Scheduled on the cutover assets of all {len(PLAN.markets)} markets: it runs once the
 last of them (the global site, on {PLAN.shutdown}) has cut over. It checks that every
 market is frozen, that the POCO Store app's API answers 410 Gone with the way to the
-Mi Store, and writes the final reconciliation report.
+Mi Store, archives the whole POCO source (gzip CSV per table and a `SHA256SUMS`
+manifest) for retention, and writes the final reconciliation report.
 """,
     schedule=[cutover_asset(m.market) for m in PLAN.markets],
     start_date=utc(PLAN.start),
@@ -46,4 +47,10 @@ Mi Store, and writes the final reconciliation report.
 
         return retire_app()
 
-    check_all_frozen() >> retire_app() >> final_report()
+    @task
+    def archive_source(logical_date=None) -> dict:
+        from poco_migration.tasks import archive_source
+
+        return archive_source(logical_date)
+
+    check_all_frozen() >> retire_app() >> archive_source() >> final_report()

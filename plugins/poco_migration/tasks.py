@@ -212,3 +212,15 @@ def retire_app() -> dict[str, Any]:
         raise AirflowFailException("the POCO Store app is not retired: " + "; ".join(result.failures))
     log.info("POCO Store app retired: %d endpoints answer 410 Gone; notice in %s", len(result.checked), out)
     return {"checked": list(result.checked), "notice": str(out)}
+
+
+def archive_source(logical_date: dt.datetime) -> dict[str, Any]:
+    """The compressed, checksummed export of the whole POCO source, kept for retention."""
+    from poco_migration.archive import export_source, verify
+
+    out = _rehearsal_dir("archive") / f"poco_source_{as_of(logical_date):%Y%m%d}"
+    counts = export_source(engine_for(SOURCE_CONN_ID), out)
+    if bad := verify(out):
+        raise RuntimeError(f"archive {out}: checksum mismatch right after writing: {', '.join(bad)}")
+    log.info("POCO source archived to %s: %s", out, counts)
+    return {"path": str(out), "rows": counts}
