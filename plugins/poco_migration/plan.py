@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from poco_migration.config_files import read_yaml
+
 DEFAULT_PLAN = Path(__file__).resolve().parents[2] / "config" / "plan.yaml"
 GLOBAL_MARKET = "GL"
 MARKET_CODE = re.compile(r"^[A-Z]{2}$")
@@ -103,12 +105,7 @@ def _number(value: Decimal) -> int | float:
 def load_plan(path: str | os.PathLike[str] | None = None, shift_days: int | None = None) -> Plan:
     """Load and validate the plan; cached, because every DAG file of a parse asks for it."""
     source = Path(path or os.environ.get("POCO_MIGRATION_PLAN") or DEFAULT_PLAN)
-    try:
-        root = yaml.compose(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlanError(f"{source}: cannot read the plan: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise PlanError(f"{source}: not valid YAML: {exc}") from exc
+    root = read_yaml(source, "plan", PlanError, yaml.compose)
     plan = _Reader(source).plan(root)
     env_shift = os.environ.get("POCO_MIGRATION_SHIFT_DAYS")
     days = shift_days if shift_days is not None else int(env_shift) if env_shift else plan[1]

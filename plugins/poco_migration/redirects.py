@@ -32,12 +32,12 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import sqlalchemy as sa
-import yaml
 from requests.adapters import HTTPAdapter
 from requests.utils import requote_uri
 from urllib3.util.retry import Retry
 
 from poco_migration import schemas
+from poco_migration.config_files import read_yaml
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -170,12 +170,7 @@ def load_rules(path: str | os.PathLike[str] | None = None) -> Rules:
     """Load and validate the rules (``POCO_MIGRATION_REDIRECTS`` or ``config/redirects.yaml``
     by default), so that a bad edit fails the DAG parse rather than the cutover."""
     source = Path(path or os.environ.get("POCO_MIGRATION_REDIRECTS") or DEFAULT_RULES)
-    try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RulesError(f"{source}: cannot read the redirect rules: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{source}: not valid YAML: {exc}") from exc
+    raw = read_yaml(source, "redirect rules", RulesError)
     try:
         return _rules(raw)
     except RulesError as exc:
