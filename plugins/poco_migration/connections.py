@@ -25,7 +25,7 @@ ALERTS_CONN_ID = "migration_alerts"
 _POSTGRES_TYPES = {"postgres", "postgresql"}
 
 
-class ConnectionError_(RuntimeError):
+class ConnectionUnusable(RuntimeError):
     """A connection id that cannot be turned into a database the migration can use."""
 
 
@@ -36,7 +36,7 @@ def sqlalchemy_url(conn_id: str) -> URL:
     try:
         conn = Connection.get(conn_id)
     except Exception as exc:  # the SDK raises its own not-found types per context
-        raise ConnectionError_(
+        raise ConnectionUnusable(
             f"Airflow connection {conn_id!r} is not defined: set AIRFLOW_CONN_{conn_id.upper()} "
             "or add it to the metadata database"
         ) from exc
@@ -52,7 +52,7 @@ def sqlalchemy_url(conn_id: str) -> URL:
             database=conn.schema,
             query={k: str(v) for k, v in (conn.extra_dejson or {}).items()},
         )
-    raise ConnectionError_(f"Airflow connection {conn_id!r} has type {conn.conn_type!r}; expected sqlite or postgres")
+    raise ConnectionUnusable(f"Airflow connection {conn_id!r} has type {conn.conn_type!r}; expected sqlite or postgres")
 
 
 def engine_for(conn_id_or_url: str | URL) -> sa.Engine:

@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 5_000
 KEYS_PER_QUERY = 500
-# Outcomes of the row-level reconciliation that mean "where the contract wants it".
-SETTLED = ("ok", "held")
 
 
 @dataclass(frozen=True)
