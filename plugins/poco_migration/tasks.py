@@ -150,9 +150,15 @@ def check_all_frozen() -> list[str]:
 
 
 def final_report() -> dict[str, Any]:
+    """The shutdown's final reconciliation over everything: any drift fails it."""
+    from airflow.sdk.exceptions import AirflowFailException
+
     from poco_migration.report import default_json_path
 
-    return report(str(default_json_path()))
+    summary = report(str(default_json_path()))
+    if summary["drift"]:
+        raise AirflowFailException(f"final reconciliation: drift {summary['drift']} (see {default_json_path()})")
+    return summary
 
 
 def _rehearsal_dir(name: str) -> Path:
