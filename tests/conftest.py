@@ -30,6 +30,7 @@ os.environ.update(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow/airflow.db",
         "POCO_MIGRATION_DATA_DOCS": str(_HOME / "data_docs"),
         "POCO_MIGRATION_REPORT": str(_HOME / "report.json"),
+        "POCO_MIGRATION_OUTPUT": str(_HOME / "output"),
         "GX_ANALYTICS_ENABLED": "false",
     }
 )

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from poco_migration import schemas
+from poco_migration.archive import verify
 from poco_migration.cli import main
 from poco_migration.plan import load_plan
 from poco_migration.rehearsal import planned_runs
@@ -74,6 +76,14 @@ def test_whole_plan_rehearses_green_and_again_changes_nothing(connections, capsy
     assert {stage for stage, _ in pages} == {"extract", "staged", "reconciled"}
     assert len(pages) == report["gates"]["passed"]
     assert all(Path(url.removeprefix("file://")).is_file() for _, url in pages)
+
+    # Each cutover wrote its market's redirect map; the shutdown archived the source.
+    output = Path(os.environ["POCO_MIGRATION_OUTPUT"])
+    maps = {p.name for p in (output / "redirects").glob("*.map")}
+    assert maps == {f"poco_redirects_{m.lower()}.map" for m in load_plan().codes}
+    archive = output / "archive" / "poco_source_20241231"
+    assert verify(archive) == []
+    assert (output / "app" / "retirement_notice.json").is_file()
 
     target = sa.create_engine(connections["target"])
     first = checksum(target)
