@@ -53,6 +53,10 @@ def test_one_market_above_the_ratio_fails_only_its_gate_and_alerts_once(connecti
     assert "checkpoint 'extract' failed" in alert["error"]
     assert "reviews.extract: expect_column_values_to_be_between(rating)" in alert["error"]
     assert alert["text"].startswith(":rotating_light: POCO migration: poco_migration_sync.move_reviews failed")
+    [refused] = alert["checkpoints"]
+    assert (refused["market"], refused["domain"], refused["stage"]) == ("IT", "reviews", "extract")
+    assert refused["failures"][0].startswith("reviews.extract: expect_column_values_to_be_between(rating) observed")
+    assert refused["data_docs"].endswith("poco_source-extract.reviews.extract.html")
 
     # Nothing of the refused move is in the target; its quarantined rows are recorded.
     assert counts(connections["target"], "reviews").get("IT") is None

@@ -37,8 +37,28 @@ def endpoint(conn_id: str = ALERTS_CONN_ID) -> tuple[str, tuple[str, str] | None
     return url, (conn.login, conn.password) if conn.login else None
 
 
+def refused_checkpoints(run_id: str | None) -> list[dict[str, Any]]:
+    """The run's failed checkpoints, from the bookkeeping: market, domain, stage, what failed,
+    and the Data Docs page. Empty when the target cannot be read (the alert still goes)."""
+    import sqlalchemy as sa
+
+    from poco_migration import schemas
+    from poco_migration.connections import TARGET_CONN_ID, engine_for
+
+    c = schemas.checkpoints
+    query = sa.select(c.c.market, c.c.domain, c.c.stage, c.c.failures, c.c.data_docs).where(
+        c.c.run_id == run_id, c.c.success.is_(False)
+    )
+    try:
+        with engine_for(TARGET_CONN_ID).connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query.order_by(c.c.id))]
+    except Exception:  # an alert about a broken target must not fail on the broken target
+        log.exception("could not read the failed checkpoints of run %s", run_id)
+        return []
+
+
 def payload(context: dict[str, Any]) -> dict[str, Any]:
-    """What an operator needs to act: which DAG, task, run, and why."""
+    """What an operator needs to act: which DAG, task, run, which gates refused, and why."""
     ti = context.get("ti") or context.get("task_instance")
     error = context.get("exception")
     dag_id = getattr(ti, "dag_id", None)
@@ -53,6 +73,7 @@ def payload(context: dict[str, Any]) -> dict[str, Any]:
         "try_number": getattr(ti, "try_number", None),
         "error": message,
         "log_url": getattr(ti, "log_url", None),
+        "checkpoints": refused_checkpoints(context.get("run_id")),
     }
 
 
