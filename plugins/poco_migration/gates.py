@@ -115,12 +115,14 @@ class Gatekeeper:
         docs = data_docs_dir()
         self.docs_site = None
         if docs is not None:
+            # A site per move: GX rebuilds a site from its own (here in-memory) results
+            # and drops pages it does not know, which would erase every earlier move's.
             self.docs_site = "poco_migration"
             self.context.add_data_docs_site(
                 self.docs_site,
                 {
                     "class_name": "SiteBuilder",
-                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs / label)},
                     "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 },
             )
