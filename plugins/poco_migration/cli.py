@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import sys
 import time
@@ -96,6 +97,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # GX announces its API registrations at INFO on import; the commands print their own progress.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
     return args.run(args)
 

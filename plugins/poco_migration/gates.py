@@ -9,7 +9,8 @@ nothing of it is ever visible in the Xiaomi tables.
 
 The suites are JSON files in ``expectations/``, in Great Expectations' own suite
 format, so that a data engineer reads and edits them without opening Python.
-Thresholds that come from the plan are suite parameters (``{"$PARAMETER": ...}``).
+Thresholds that come from the plan are written as suite parameters
+(``{"$PARAMETER": ...}``) and filled in from the plan when a suite is loaded.
 """
 
 from __future__ import annotations
@@ -79,12 +80,30 @@ def suite_definition(name: str) -> dict[str, Any]:
         raise SuiteError(f"expectation suite {name!r}: {path}:{exc.lineno}: {exc.msg}") from exc
 
 
-def load_suite(name: str) -> Any:
-    """The suite as a GX object; refuses a file of which GX would silently drop a part."""
+def _resolved(value: Any, parameters: dict[str, Any], suite: str) -> Any:
+    """``{"$PARAMETER": key}`` replaced by the plan's value, so that each suite is validated
+    and rendered in Data Docs with the concrete threshold it was held to."""
+    if isinstance(value, dict):
+        if set(value) == {"$PARAMETER"}:
+            if value["$PARAMETER"] not in parameters:
+                raise SuiteError(f"expectation suite {suite!r}: no value for parameter {value['$PARAMETER']!r}")
+            return parameters[value["$PARAMETER"]]
+        return {key: _resolved(item, parameters, suite) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved(item, parameters, suite) for item in value]
+    return value
+
+
+def load_suite(name: str, parameters: dict[str, Any] | None = None) -> Any:
+    """The suite as a GX object, its parameters filled in from ``parameters``; refuses a
+    file of which GX would silently drop a part."""
     import great_expectations as gx
 
     definition = suite_definition(name)
-    suite = gx.ExpectationSuite(name=name, expectations=definition.get("expectations", []), meta=definition.get("meta"))
+    expectations = definition.get("expectations", [])
+    if parameters is not None:
+        expectations = _resolved(expectations, parameters, name)
+    suite = gx.ExpectationSuite(name=name, expectations=expectations, meta=definition.get("meta"))
     if len(suite.expectations) != len(definition.get("expectations", [])):
         raise SuiteError(f"expectation suite {name!r}: some expectations are not valid GX configurations")
     return suite
@@ -159,7 +178,7 @@ class Gatekeeper:
         definitions = []
         for suite_name, query in validations:
             asset = datasource.add_query_asset(name=f"{stage}.{suite_name}", query=self._query(query, datasource))
-            suite = self.context.suites.add(load_suite(suite_name))
+            suite = self.context.suites.add(load_suite(suite_name, parameters))
             definitions.append(
                 self.context.validation_definitions.add(
                     gx.ValidationDefinition(
@@ -174,7 +193,7 @@ class Gatekeeper:
             gx.Checkpoint(name=f"{self.label}.{stage}", validation_definitions=definitions, actions=actions)
         )
         with self.shared.lent():
-            result = checkpoint.run(expectation_parameters=parameters)
+            result = checkpoint.run()
         return self._outcome(stage, result)
 
     def _outcome(self, stage: str, result: Any) -> CheckpointOutcome:
