@@ -123,6 +123,11 @@ def changed_since(watermark: dt.datetime, *columns: sa.ColumnElement[Any]) -> sa
     return sa.or_(columns[0].is_(None), *(at_or_after(column, watermark) for column in columns))
 
 
+def ref_ids(ref: str) -> tuple[int, ...]:
+    """The source keys in a source_ref: ``poco:review:7`` -> (7,), ``poco:participant:3:4`` -> (3, 4)."""
+    return tuple(int(part) for part in ref.split(":")[2:])
+
+
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
-from poco_migration.moves.engine import Move, MoveRequest, Rule, changed_since, first_reason, market_expr
+from poco_migration.moves.engine import Move, MoveRequest, Rule, changed_since, first_reason, market_expr, ref_ids
 
 IN_SCOPE = ("active", "ended")
 BRAND = "POCO"
@@ -52,7 +52,7 @@ class InitiativesMove(Move):
         return query if watermark is None else query.where(changed_since(watermark, initiatives.c.updated_at))
 
     def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
-        return self._source(req).where(initiatives.c.initiative_id.in_([int(r.split(":")[2]) for r in refs]))
+        return self._source(req).where(initiatives.c.initiative_id.in_([ref_ids(r)[0] for r in refs]))
 
     def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
         for row in rows:

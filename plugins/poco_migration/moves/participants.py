@@ -26,6 +26,7 @@ from poco_migration.moves.engine import (
     changed_since,
     first_reason,
     market_expr,
+    ref_ids,
 )
 from poco_migration.moves.initiatives import IN_SCOPE, initiative_ref
 
@@ -78,7 +79,7 @@ class ParticipantsMove(Move):
         return self._source(req).where(changed)
 
     def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
-        pairs = [tuple(int(part) for part in ref.split(":")[2:4]) for ref in refs]
+        pairs = [ref_ids(ref) for ref in refs]
         wanted = [sa.and_(participants.c.initiative_id == i, participants.c.user_id == u) for i, u in pairs]
         return self._source(req).where(sa.or_(*wanted))
 

@@ -27,6 +27,7 @@ from poco_migration.moves.engine import (
     dialect_insert,
     first_reason,
     market_expr,
+    ref_ids,
 )
 
 RULES = (
@@ -36,16 +37,14 @@ RULES = (
 )
 
 accounts, users = schemas.poco_points_accounts, schemas.poco_users
+# What the move writes of a ledger entry (entry_id is the ledger's own).
+LEDGER_COLUMNS = ["mi_account_id", "delta", "reason", "expires_at", "source_ref", "created_at"]
 ledger, balances = schemas.mi_points_ledger, schemas.points_balances
 
 
 def convert(balance: int, rate: Decimal) -> int:
     """POCO points to Mi points at the market's rate, rounded half up."""
     return int((Decimal(balance) * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def ref_user(ref: str) -> int:
-    return int(ref.split(":")[2])
 
 
 class PointsMove(Move):
@@ -78,7 +77,7 @@ class PointsMove(Move):
         )
 
     def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
-        return self._source(req).where(accounts.c.user_id.in_([ref_user(r) for r in refs]))
+        return self._source(req).where(accounts.c.user_id.in_([ref_ids(r)[0] for r in refs]))
 
     def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
         rate = req.plan.market(req.market).conversion_rate
@@ -134,7 +133,7 @@ class PointsMove(Move):
         )
         conn.execute(
             ledger.insert().from_select(
-                ["mi_account_id", "delta", "reason", "expires_at", "source_ref", "created_at"],
+                LEDGER_COLUMNS,
                 sa.select(
                     balances.c.mi_account_id,
                     s.c.credit - balances.c.credited,
@@ -153,7 +152,7 @@ class PointsMove(Move):
         opening = sa.and_(self.batch(req), selected["inserted"])
         conn.execute(
             ledger.insert().from_select(
-                ["mi_account_id", "delta", "reason", "expires_at", "source_ref", "created_at"],
+                LEDGER_COLUMNS,
                 sa.select(
                     s.c.mi_account_id,
                     s.c.credit,

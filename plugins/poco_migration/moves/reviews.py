@@ -24,6 +24,7 @@ from poco_migration.moves.engine import (
     changed_since,
     first_reason,
     market_expr,
+    ref_ids,
 )
 
 STATUSES = ("published", "hidden", "pending", "deleted")
@@ -83,7 +84,7 @@ class ReviewsMove(Move):
 
     def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
         sibling = reviews.alias("sibling")
-        ids = [int(ref.split(":")[2]) for ref in refs]
+        ids = [ref_ids(ref)[0] for ref in refs]
         return self._source(req).where(self._groups_where(sibling.c.review_id.in_(ids), sibling))
 
     def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
