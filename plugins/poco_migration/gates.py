@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -63,6 +64,8 @@ class CheckpointOutcome:
     evaluated: int
     failures: list[Failure] = field(default_factory=list)
     data_docs: str | None = None
+    # Wall-clock seconds of the checkpoint (GX set-up, its queries, Data Docs): the benchmark's gate time.
+    seconds: float = 0.0
 
     @property
     def failed(self) -> int:
@@ -174,6 +177,7 @@ class Gatekeeper:
         import great_expectations as gx
         from great_expectations.checkpoint import UpdateDataDocsAction
 
+        began = time.perf_counter()
         datasource = self.datasources[database]
         definitions = []
         for suite_name, query in validations:
@@ -194,7 +198,9 @@ class Gatekeeper:
         )
         with self.shared.lent():
             result = checkpoint.run()
-        return self._outcome(stage, result)
+        outcome = self._outcome(stage, result)
+        outcome.seconds = time.perf_counter() - began
+        return outcome
 
     def _outcome(self, stage: str, result: Any) -> CheckpointOutcome:
         failures: list[Failure] = []

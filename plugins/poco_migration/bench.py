@@ -1,0 +1,534 @@
+"""The benchmark: this project's moves against PostgreSQL's own COPY and the naive ways.
+
+For reviews and for points at each size, against one PostgreSQL server, in
+throw-away databases of its own:
+
+- ``copy``: the physical limit, the rows of the move's source query piped from the
+  source's ``COPY (...) TO STDOUT`` into ``COPY ... FROM STDIN`` of an unindexed
+  table in the target (psycopg 3 ``cursor.copy``, binary format, no Python per row);
+- ``pandas_to_sql`` and ``sqlalchemy_per_row``: what one would write without this
+  project (``read_sql`` + ``to_sql``; one ``INSERT`` per row in one transaction), on a
+  sample of rows whose rate is extrapolated (``extrapolated`` says so);
+- ``move``: this project's full move (extract, rules, stage, the GX checkpoints, the
+  merge, the reconciliation, the bookkeeping) through ``run_move``, as the cutover's
+  ``final_sync`` task runs it, on an empty target.
+
+Each measurement runs in a child process of its own (``spawn``), so that its peak
+memory (``ru_maxrss``) is its own. Then the DAG files' parse time as the
+dag-processor measures it (``DagBag`` file stats, in a fresh process) and the whole
+plan's rehearsal on a freshly seeded SQLite at the seed's default scale. Results go
+to JSON and to a PNG plot of throughput against rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+BENCH_DOMAINS = ("reviews", "points")
+MARKET = "IT"
+# Every generated row is older than this: the move's "as of" (its logical date).
+AS_OF = dt.datetime(2024, 12, 1)
+# The targets of issue #8, as ratios in one run, at REFERENCE_ROWS rows.
+REFERENCE_ROWS = 1_000_000
+TARGETS = {
+    "move_over_copy_min": 0.5,
+    "move_over_naive_min": 20.0,
+    "memory_growth_max": 1.5,
+    "checkpoint_seconds_max": 10.0,
+    "dag_parse_seconds_max": 0.5,
+    "rehearsal_seconds_max": 300.0,
+}
+
+# Synthetic rows generated in PostgreSQL itself, a few defects included so that the
+# rules and the quarantine run (about 0.4 % of the rows, below the 1 % gate).
+USERS_SQL = """
+INSERT INTO poco_users (user_id, mi_account_id, email, market, created_at, updated_at)
+SELECT g, CASE WHEN g % 500 = 0 THEN NULL ELSE 1000000000 + g END, 'user' || g || '@example.com', :market,
+       timestamp '2023-01-01' + g * interval '1 second', timestamp '2024-06-01' + (g % 86400) * interval '1 second'
+FROM generate_series(1, :users) AS g
+"""
+PRODUCTS_SQL = """
+INSERT INTO poco_products (sku, name, mi_product_id)
+SELECT 'SKU-' || g, 'Product ' || g, 50000 + g FROM generate_series(1, 1000) AS g
+"""
+REVIEWS_SQL = """
+INSERT INTO poco_reviews (review_id, user_id, sku, rating, title, body, language, status, helpful_votes,
+                          created_at, updated_at)
+SELECT g, 1 + g % :users, 'SKU-' || (1 + (g * 7919) % 1000),
+       CASE WHEN g % 1009 = 0 THEN 9 ELSE 1 + g % 5 END,
+       CASE WHEN g % 3 = 0 THEN NULL ELSE 'Review ' || g END,
+       CASE WHEN g % 997 = 0 THEN '  ' ELSE 'Body ' || g || ': ' || md5(g::text) || ' ' || md5((g * 31)::text) END,
+       'it', CASE g % 200 WHEN 0 THEN 'hidden' WHEN 1 THEN 'pending' WHEN 2 THEN 'deleted' ELSE 'published' END,
+       g % 17, timestamp '2023-01-01' + g * interval '1 second',
+       timestamp '2024-06-01' + (g % 86400) * interval '1 second'
+FROM generate_series(1, :rows) AS g
+"""
+POINTS_SQL = """
+INSERT INTO poco_points_accounts (user_id, balance, tier, expires_at, updated_at)
+SELECT g, CASE WHEN g % 1000 = 0 THEN -5 WHEN g % 250 = 0 THEN 0 ELSE 1 + g % 20000 END,
+       (ARRAY['bronze', 'silver', 'gold', 'platinum'])[1 + g % 4], date '2025-12-31',
+       timestamp '2024-06-01' + (g % 86400) * interval '1 second'
+FROM generate_series(1, :rows) AS g
+"""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    pg_url: str = DEFAULT_PG_URL
+    sizes: tuple[int, ...] = (100_000, 1_000_000, 5_000_000)
+    domains: tuple[str, ...] = BENCH_DOMAINS
+    naive_sample: int = 20_000
+    out_dir: Path = REPO / "bench"
+    database_prefix: str = "poco_bench"
+    rehearsal: bool = True
+    profile: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, role: str) -> str:
+        name = f"{self.database_prefix}_{role}"
+        return sa.make_url(self.pg_url).set(database=name).render_as_string(hide_password=False)
+
+
+# --- child processes -----------------------------------------------------------------
+
+
+def _child_entry(queue: Any, fn: Callable[..., dict], args: tuple) -> None:
+    import logging
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO chatter on import
+    try:
+        result = fn(*args)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        queue.put(result)
+    except BaseException as exc:
+        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
+def in_child(fn: Callable[..., dict], *args: Any) -> dict:
+    """Run ``fn`` in a fresh interpreter: its result, plus its own peak resident memory."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_child_entry, args=(queue, fn, args))
+    process.start()
+    result = queue.get()
+    process.join()
+    if "error" in result:
+        raise RuntimeError(f"{fn.__name__}{args}: {result['error']}")
+    return result
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Environment variables for the child processes started in the block."""
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# --- databases -----------------------------------------------------------------------
+
+
+def recreate_database(pg_url: str, url: str, create: bool = True) -> None:
+    """Drop the database of ``url`` on the server of ``pg_url``, and create it empty again."""
+    import psycopg
+    from psycopg import sql
+
+    name = sql.Identifier(sa.make_url(url).database)
+    admin = sa.make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        if create:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+
+def generate(source_url: str, domain: str, rows: int) -> dict[str, Any]:
+    """Fill an empty POCO source with ``rows`` rows of the domain, in PostgreSQL itself."""
+    from poco_migration import schemas
+
+    engine = sa.create_engine(source_url)
+    schemas.SOURCE.drop_all(engine)
+    schemas.create_source(engine)
+    began = time.perf_counter()
+    users = rows if domain == "points" else max(rows // 4, 1)
+    with engine.begin() as conn:
+        conn.execute(sa.text(USERS_SQL), {"users": users, "market": MARKET})
+        if domain == "points":
+            conn.execute(sa.text(POINTS_SQL), {"rows": rows})
+        else:
+            conn.execute(sa.text(PRODUCTS_SQL))
+            conn.execute(sa.text(REVIEWS_SQL), {"rows": rows, "users": users})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE"))
+    engine.dispose()
+    return {"rows": rows, "users": users, "seconds": time.perf_counter() - began}
+
+
+def reset_target(target_url: str) -> None:
+    """An empty Xiaomi target with its bookkeeping, as before a market's first move."""
+    from poco_migration import schemas
+
+    engine = sa.create_engine(target_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    schemas.create_target(engine)
+    engine.dispose()
+
+
+def source_query(domain: str) -> sa.Select:
+    """The rows a move of the domain reads: its own full extract of the market."""
+    from poco_migration.moves import MOVES
+    from poco_migration.moves.engine import MoveRequest
+    from poco_migration.plan import load_plan
+
+    return MOVES[domain].extract(MoveRequest(domain, MARKET, load_plan(), AS_OF, full=True), None)
+
+
+def unindexed_table(name: str, query: sa.Select) -> sa.Table:
+    """A table shaped like the query's rows, with no key and no index."""
+    return sa.Table(name, sa.MetaData(), *(sa.Column(c.name, c.type) for c in query.selected_columns))
+
+
+# --- the measurements (each in a child process) --------------------------------------
+
+
+def measure_copy(domain: str, source_url: str, target_url: str) -> dict:
+    """Source rows piped from COPY TO STDOUT into COPY FROM STDIN: what the database can do."""
+    import psycopg
+    from psycopg import sql
+
+    query = source_query(domain)
+    table = unindexed_table(f"bench_copy_{domain}", query)
+    target = sa.create_engine(target_url)
+    table.drop(target, checkfirst=True)
+    table.create(target)
+    compiled = str(query.compile(dialect=target.dialect, compile_kwargs={"literal_binds": True}))
+    read = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(sql.SQL(compiled))  # type: ignore[arg-type]
+    write = sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table.name))
+    plain = {u: sa.make_url(u).set(drivername="postgresql").render_as_string(False) for u in (source_url, target_url)}
+    began = time.perf_counter()
+    with psycopg.connect(plain[source_url]) as src, psycopg.connect(plain[target_url]) as dst:
+        with src.cursor().copy(read) as out, dst.cursor().copy(write) as into:
+            for block in out:
+                into.write(block)
+        dst.commit()
+    seconds = time.perf_counter() - began
+    with target.begin() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    table.drop(target)
+    target.dispose()
+    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds}
+
+
+def measure_pandas(domain: str, source_url: str, target_url: str, sample: int) -> dict:
+    """``read_sql`` + ``to_sql`` of a sample of the rows."""
+    import pandas as pd
+
+    query = source_query(domain).limit(sample)
+    source, target = sa.create_engine(source_url), sa.create_engine(target_url)
+    name = f"bench_pandas_{domain}"
+    began = time.perf_counter()
+    with source.connect() as src:
+        frame = pd.read_sql(query, src)
+    frame.to_sql(name, target, if_exists="replace", index=False)
+    seconds = time.perf_counter() - began
+    sa.Table(name, sa.MetaData()).drop(target, checkfirst=True)
+    return {"rows": len(frame), "seconds": seconds, "rows_per_second": len(frame) / seconds}
+
+
+def measure_per_row(domain: str, source_url: str, target_url: str, sample: int) -> dict:
+    """One SQLAlchemy ``INSERT`` per row, all in one transaction."""
+    query = source_query(domain).limit(sample)
+    table = unindexed_table(f"bench_rows_{domain}", query)
+    source, target = sa.create_engine(source_url), sa.create_engine(target_url)
+    table.drop(target, checkfirst=True)
+    table.create(target)
+    rows = 0
+    began = time.perf_counter()
+    with source.connect() as src, target.begin() as dst:
+        for row in src.execute(query).mappings():
+            dst.execute(table.insert().values(**row))
+            rows += 1
+    seconds = time.perf_counter() - began
+    table.drop(target)
+    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds}
+
+
+def measure_move(domain: str, rows: int, profile_to: str | None) -> dict:
+    """The full move of the market, through ``run_move`` as the cutover's final sync calls it."""
+    from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_for, sqlalchemy_url
+    from poco_migration.moves import MOVES
+    from poco_migration.moves.engine import MoveRequest, run_move
+    from poco_migration.plan import load_plan
+
+    request = MoveRequest(domain, MARKET, load_plan(), AS_OF, run_id="bench", full=True)
+    source, target = engine_for(SOURCE_CONN_ID), sqlalchemy_url(TARGET_CONN_ID)
+    profiler = None
+    if profile_to:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.005)
+        profiler.start()
+    began = time.perf_counter()
+    result = run_move(MOVES[domain], request, source, target)
+    seconds = time.perf_counter() - began
+    if profiler is not None:
+        profiler.stop()
+        Path(profile_to).write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
+    gates = {c.stage: round(c.seconds, 3) for c in result.checkpoints}
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_second": rows / seconds,
+        "status": result.status,
+        "staged": result.staged,
+        "changes": result.changes,
+        "checkpoint_seconds": round(sum(gates.values()), 3),
+        "checkpoints": gates,
+    }
+
+
+def measure_dag_parse(dags_folder: str) -> dict:
+    """Every DAG file parsed as the dag-processor parses it: DagBag's own per-file durations."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    began = time.perf_counter()
+    bag = DagBag(dag_folder=dags_folder)
+    wall = time.perf_counter() - began
+    files = {Path(s.file).name: s.duration.total_seconds() for s in bag.dagbag_stats}
+    return {
+        "seconds": round(sum(files.values()), 4),
+        "wall_seconds": round(wall, 4),
+        "files": files,
+        "dags": len(bag.dag_ids),
+        "import_errors": len(bag.import_errors),
+    }
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def bench_size(config: BenchConfig, domain: str, rows: int, say: Callable[[str], None]) -> dict:
+    """Every measurement of one domain at one size, on freshly generated rows."""
+    source_url, target_url = config.url("source"), config.url("target")
+    generated = generate(source_url, domain, rows)
+    say(f"{domain} {rows:,}: generated in {generated['seconds']:.1f}s")
+    reset_target(target_url)
+    copy = in_child(measure_copy, domain, source_url, target_url)
+    say(f"  copy    {copy['rows_per_second']:>12,.0f} rows/s ({copy['seconds']:.1f}s)")
+    sample = min(rows, config.naive_sample)
+    naive = {
+        "pandas_to_sql": in_child(measure_pandas, domain, source_url, target_url, sample),
+        "sqlalchemy_per_row": in_child(measure_per_row, domain, source_url, target_url, sample),
+    }
+    for name, measured in naive.items():
+        measured["extrapolated"] = sample < rows
+        say(f"  {name:<19} {measured['rows_per_second']:>12,.0f} rows/s (on {measured['rows']:,} rows)")
+    profile = str(config.out_dir / f"profile_{domain}_{rows}.txt") if config.profile else None
+    with environment(AIRFLOW_CONN_POCO_SOURCE=_conn_uri(source_url), AIRFLOW_CONN_MI_TARGET=_conn_uri(target_url)):
+        move = in_child(measure_move, domain, rows, profile)
+    say(
+        f"  move    {move['rows_per_second']:>12,.0f} rows/s ({move['seconds']:.1f}s, checkpoints "
+        f"{move['checkpoint_seconds']:.1f}s, peak {move['peak_rss_mb']:.0f} MB, {move['status']})"
+    )
+    return {
+        "rows": rows,
+        "generated": generated,
+        "copy": copy,
+        **naive,
+        "move": move,
+        "ratios": {
+            "move_over_copy": _ratio(move["rows_per_second"], copy["rows_per_second"]),
+            **{f"move_over_{k}": _ratio(move["rows_per_second"], v["rows_per_second"]) for k, v in naive.items()},
+        },
+    }
+
+
+def _conn_uri(url: str) -> str:
+    """An Airflow connection URI (``postgresql://``) for a SQLAlchemy URL."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def rehearsal_time(scale: int | None = None) -> dict:
+    """``poco-migration seed`` then ``rehearse`` on fresh SQLite files and a fresh Airflow home."""
+    with tempfile.TemporaryDirectory(prefix="poco-bench-rehearsal-") as tmp:
+        home = Path(tmp)
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home / "airflow"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow/airflow.db",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW_CONN_POCO_SOURCE": f"sqlite:///{home}/poco_source.db",
+            "AIRFLOW_CONN_MI_TARGET": f"sqlite:///{home}/mi_target.db",
+            "POCO_MIGRATION_OUTPUT": str(home / "output"),
+            "POCO_MIGRATION_DATA_DOCS": str(home / "data_docs"),
+            "POCO_MIGRATION_REPORT": str(home / "report.json"),
+        }
+        (home / "airflow").mkdir()
+        cli = [sys.executable, "-m", "poco_migration.cli"]
+        seed = [*cli, "seed"] + ([] if scale is None else ["--scale", str(scale)])
+        subprocess.run(seed, env=env, check=True, capture_output=True)
+        began = time.perf_counter()
+        done = subprocess.run([*cli, "rehearse"], env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - began
+    summary = next((line for line in done.stdout.splitlines() if " runs in " in line), "")
+    return {"seconds": round(seconds, 1), "exit_code": done.returncode, "summary": summary.strip(), "scale": scale}
+
+
+def evaluate(results: dict[str, list[dict]], dag_parse: dict, rehearsal: dict | None) -> dict[str, Any]:
+    """Each target: what was observed, at which size, and whether it is met."""
+    targets: dict[str, Any] = {}
+    for domain, sizes in results.items():
+        ref = next((s for s in sizes if s["rows"] == REFERENCE_ROWS), sizes[-1])
+        naive = min(ref["ratios"]["move_over_pandas_to_sql"], ref["ratios"]["move_over_sqlalchemy_per_row"])
+        growth = _ratio(sizes[-1]["move"]["peak_rss_mb"], sizes[0]["move"]["peak_rss_mb"])
+        observed = {
+            "move_over_copy_min": ref["ratios"]["move_over_copy"],
+            "move_over_naive_min": naive,
+            "memory_growth_max": growth,
+            "checkpoint_seconds_max": ref["move"]["checkpoint_seconds"],
+        }
+        for name, value in observed.items():
+            at = f"{sizes[0]['rows']}..{sizes[-1]['rows']}" if name == "memory_growth_max" else ref["rows"]
+            targets[f"{domain}.{name}"] = _verdict(name, value, at)
+    targets["dag_parse_seconds_max"] = _verdict("dag_parse_seconds_max", dag_parse["seconds"], None)
+    if rehearsal is not None:
+        targets["rehearsal_seconds_max"] = _verdict("rehearsal_seconds_max", rehearsal["seconds"], None)
+    return targets
+
+
+def _verdict(name: str, value: float | None, at: Any) -> dict[str, Any]:
+    target = TARGETS[name]
+    met = value is not None and (value >= target if name.endswith("_min") else value <= target)
+    return {"target": target, "observed": value, "at_rows": at, "met": met}
+
+
+def run(config: BenchConfig, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """The whole benchmark; writes ``results.json`` and ``throughput.png`` into ``config.out_dir``."""
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.UTC)
+    source_url, target_url = config.url("source"), config.url("target")
+    for url in (source_url, target_url):
+        recreate_database(config.pg_url, url)
+    try:
+        with tempfile.TemporaryDirectory(prefix="poco-bench-docs-") as docs, environment(POCO_MIGRATION_DATA_DOCS=docs):
+            results = {d: [bench_size(config, d, n, say) for n in config.sizes] for d in config.domains}
+    finally:
+        for url in (source_url, target_url):
+            recreate_database(config.pg_url, url, create=False)
+    dag_parse = in_child(measure_dag_parse, str(REPO / "dags"))
+    say(f"DAG files parsed in {dag_parse['seconds']:.3f}s ({dag_parse['dags']} DAGs)")
+    rehearsal = rehearsal_time() if config.rehearsal else None
+    if rehearsal:
+        say(f"rehearsal: {rehearsal['seconds']:.0f}s ({rehearsal['summary']})")
+    report = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "machine": _machine(config.pg_url),
+        "config": {
+            "sizes": list(config.sizes),
+            "domains": list(config.domains),
+            "naive_sample_rows": config.naive_sample,
+            "market": MARKET,
+        },
+        "method": __doc__,
+        "results": results,
+        "dag_parse": dag_parse,
+        "rehearsal": rehearsal,
+        **config.extra,
+        "targets": evaluate(results, dag_parse, rehearsal),
+    }
+    (config.out_dir / "results.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    plot(results, config.out_dir / "throughput.png")
+    return report
+
+
+def _machine(pg_url: str) -> dict[str, Any]:
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SHOW server_version")).scalar_one()
+    engine.dispose()
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "postgresql": version}
+
+
+def plot(results: dict[str, list[dict]], path: Path) -> None:
+    """Throughput against rows, one panel per domain, log-log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.5), squeeze=False)
+    for axis, (domain, sizes) in zip(axes[0], results.items(), strict=True):
+        rows = [s["rows"] for s in sizes]
+        for method in ("copy", "move", "pandas_to_sql", "sqlalchemy_per_row"):
+            axis.plot(rows, [s[method]["rows_per_second"] for s in sizes], marker="o", label=method)
+        axis.set(xscale="log", yscale="log", xlabel="source rows", ylabel="rows / s", title=domain)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="poco-migration-bench", description=__doc__)
+    parser.add_argument("--pg-url", default=os.environ.get("POCO_BENCH_PG_URL", DEFAULT_PG_URL))
+    parser.add_argument("--sizes", default="100000,1000000,5000000", help="comma-separated source row counts")
+    parser.add_argument("--domains", default=",".join(BENCH_DOMAINS))
+    parser.add_argument("--naive-sample", type=int, default=20_000, help="rows the naive paths are timed on")
+    parser.add_argument("--out", type=Path, default=REPO / "bench", help="where results.json and throughput.png go")
+    parser.add_argument("--database-prefix", default="poco_bench")
+    parser.add_argument("--no-rehearsal", dest="rehearsal", action="store_false")
+    parser.add_argument("--profile", action="store_true", help="pyinstrument profile of each move into --out")
+    args = parser.parse_args(argv)
+    config = BenchConfig(
+        pg_url=args.pg_url,
+        sizes=tuple(int(n) for n in args.sizes.split(",")),
+        domains=tuple(args.domains.split(",")),
+        naive_sample=args.naive_sample,
+        out_dir=args.out,
+        database_prefix=args.database_prefix,
+        rehearsal=args.rehearsal,
+        profile=args.profile,
+    )
+    report = run(config)
+    missed = [name for name, verdict in report["targets"].items() if not verdict["met"]]
+    print(f"written to {config.out_dir}; targets missed: {', '.join(missed) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
