@@ -1,4 +1,4 @@
-"""``poco-migration``: seed, rehearse, report and show the plan, against the configured connections."""
+"""``poco-migration``: seed, rehearse, report, and the runbook's commands, against the configured connections."""
 
 from __future__ import annotations
 
@@ -70,6 +70,79 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engines() -> tuple:
+    from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_for
+
+    return engine_for(SOURCE_CONN_ID), engine_for(TARGET_CONN_ID)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from poco_migration import status
+    from poco_migration.plan import load_plan
+
+    source, target = _engines()
+    cells = status.cells(source, target, load_plan(), args.market or None)
+    print(status.render_text(cells))
+    for row in status.checkpoints(target, limit=args.checkpoints, market=args.market[0] if args.market else None):
+        verdict = "passed" if row["success"] else "FAILED"
+        where = f"{row['market']} {row['domain']}.{row['stage']}"
+        print(f"{row['checked_at']:%Y-%m-%d %H:%M} {where} {verdict}: {row['data_docs']}")
+    return 0
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    from poco_migration import status
+
+    source, target = _engines()
+    rows = status.quarantine(source, target, reason=args.reason, market=args.market, limit=args.limit)
+    for row in rows:
+        who = f" user {row['user_id']} {row['email']}" if row["user_id"] is not None else ""
+        print(f"{row['market']} {row['domain']} {row['source_ref']} {row['reason']}{who}")
+    print(f"{len(rows)} rows")
+    return 0
+
+
+def _pause(args: argparse.Namespace) -> int:
+    from poco_migration import operations
+
+    done = operations.pause(_engines()[1], args.market, args.reason)
+    print(f"{args.market} paused: syncs skip it, its cutover waits" if done else f"{args.market} was paused already")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from poco_migration import operations
+
+    done = operations.resume(_engines()[1], args.market)
+    print(f"{args.market} resumed" if done else f"{args.market} was not paused")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from poco_migration import operations
+
+    if not args.yes:
+        print(f"rollback removes everything moved for {args.market} from mi_target: add --yes to do it")
+        return 2
+    source, target = _engines()
+    try:
+        removed = operations.rollback(target, source, args.market)
+    except operations.OperationRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.market} rolled back: " + ", ".join(f"{k} {v}" for k, v in removed.items()))
+    return 0
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    from poco_migration.rehearsal import rerun
+
+    outcome = rerun(args.dag_id, args.date)
+    failed = f" ({', '.join(outcome.failed_tasks)})" if outcome.failed_tasks else ""
+    print(f"{args.date} {args.dag_id}: {outcome.state}{failed}")
+    return 0 if outcome.state == "success" else 1
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -93,7 +166,44 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--json", help="where to write the JSON report (default var/report.json)")
     report.set_defaults(run=_report)
     commands.add_parser("plan", help="print the plan in force as JSON").set_defaults(run=_plan)
+    _runbook_commands(commands)
     return top
+
+
+def _runbook_commands(commands: argparse._SubParsersAction) -> None:
+    """The README's runbook: watch, rerun, release (a rerun after fixing the source), pause, roll back."""
+    status = commands.add_parser("status", help="each market's domains: state, rows moved and quarantined")
+    status.add_argument("--market", action="append", help="only this market (repeatable)")
+    status.add_argument("--checkpoints", type=int, default=10, help="how many latest checkpoints to list")
+    status.set_defaults(run=_status)
+    quarantine = commands.add_parser("quarantine", help="browse quarantined rows (emails masked)")
+    quarantine.add_argument("--reason")
+    quarantine.add_argument("--market")
+    quarantine.add_argument("--limit", type=int, default=50)
+    quarantine.set_defaults(run=_quarantine)
+    pause = commands.add_parser("pause", help="stop syncing a market and hold its cutover")
+    pause.add_argument("market", type=_market)
+    pause.add_argument("--reason", required=True, help="why, for the audit trail and the dashboard")
+    pause.set_defaults(run=_pause)
+    resume = commands.add_parser("resume", help="sync a paused market again")
+    resume.add_argument("market", type=_market)
+    resume.set_defaults(run=_resume)
+    rollback = commands.add_parser("rollback", help="remove a paused market's rows by source_ref")
+    rollback.add_argument("market", type=_market)
+    rollback.add_argument("--yes", action="store_true", help="really do it")
+    rollback.set_defaults(run=_rollback)
+    rerun = commands.add_parser("rerun", help="run one DAG run again, every task of it, in this process")
+    rerun.add_argument("dag_id")
+    rerun.add_argument("date", type=_date, help="the run's logical date (YYYY-MM-DD)")
+    rerun.set_defaults(run=_rerun)
+
+
+def _market(text: str) -> str:
+    from poco_migration.plan import load_plan
+
+    if text not in load_plan().codes:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a market of the plan ({', '.join(load_plan().codes)})")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -69,24 +69,46 @@ def rehearse(
     plan: Plan, start: dt.date | None, end: dt.date | None, say: Callable[[str], None] = print
 ) -> list[RunOutcome]:
     """Run the window's DAG runs in order; every run is attempted, whatever the ones before did."""
+    runs = list(planned_runs(plan, start, end))
+    outcomes = []
+    with _no_retries():
+        bag = _dag_bag()
+        for done, run in enumerate(runs, start=1):
+            outcome = _run(bag, run)
+            outcomes.append(outcome)
+            failed = ", ".join(outcome.failed_tasks)
+            mark = "ok" if outcome.state == "success" else f"{outcome.state.upper()} ({failed})"
+            left = len(runs) - done
+            say(f"[{done}/{len(runs)}] {run.day} {run.dag_id}: {mark} in {outcome.seconds:.1f}s, {left} left")
+    return outcomes
+
+
+def rerun(dag_id: str, day: dt.date) -> RunOutcome:
+    """One DAG run again, as an operator's manual rerun without a scheduler: ``dag.test()``
+    clears every task instance of the run and runs them all. Each task is idempotent, so
+    this leaves the target as it was unless the source changed. (A subset DAG would rerun
+    single tasks, but ``dag.test()`` then drops the run's other task instances from the
+    metadata; to rerun one task, clear it in the UI and let the scheduler run it.)"""
+    with _no_retries():
+        return _run(_dag_bag(), PlannedRun(day, dag_id))
+
+
+def _dag_bag():
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.db import upgradedb
 
     upgradedb()
     logging.getLogger("airflow").setLevel(logging.WARNING)
-    runs = list(planned_runs(plan, start, end))
-    outcomes = []
-    with _no_retries():
-        bag = DagBag(dag_folder=str(DAGS_FOLDER))
-        if bag.import_errors:
-            raise RuntimeError(f"DAG import errors: {bag.import_errors}")
-        for done, run in enumerate(runs, start=1):
-            began = time.monotonic()
-            dag_run = bag.get_dag(run.dag_id).test(logical_date=utc(run.day))
-            failed = tuple(ti.task_id for ti in dag_run.get_task_instances() if ti.state == "failed")
-            outcome = RunOutcome(run, str(dag_run.state), failed, time.monotonic() - began)
-            outcomes.append(outcome)
-            mark = "ok" if outcome.state == "success" else f"{outcome.state.upper()} ({', '.join(failed)})"
-            left = len(runs) - done
-            say(f"[{done}/{len(runs)}] {run.day} {run.dag_id}: {mark} in {outcome.seconds:.1f}s, {left} left")
-    return outcomes
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    if bag.import_errors:
+        raise RuntimeError(f"DAG import errors: {bag.import_errors}")
+    return bag
+
+
+def _run(bag, run: PlannedRun) -> RunOutcome:
+    """``dag.test()`` clears the run's task instances and runs them, with the dependencies
+    the scheduler would use."""
+    began = time.monotonic()
+    dag_run = bag.dags[run.dag_id].test(logical_date=utc(run.day))
+    failed = tuple(ti.task_id for ti in dag_run.get_task_instances() if ti.state == "failed")
+    return RunOutcome(run, str(dag_run.state), failed, time.monotonic() - began)

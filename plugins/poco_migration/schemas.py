@@ -271,6 +271,19 @@ checkpoints = Table(
 )
 
 
+# What operators did to a market, newest last: pause, resume, rollback. A market is
+# paused while its latest pause or resume is a pause; the log is the audit trail.
+operations = Table(
+    "poco_migration_operations",
+    BOOKKEEPING,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("market", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("reason", Text),
+    Column("detail", JSON),
+    Column("at", DateTime, nullable=False),
+)
+
 # Staging: one table per domain, holding a market's batch between the extract and
 # the merge. Each row carries the target values it would be written with, or the
 # reason it cannot be. ``insertable`` is false for rows that may only update a row

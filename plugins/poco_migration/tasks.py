@@ -48,6 +48,22 @@ def frozen_markets() -> set[str]:
         return set(conn.execute(sa.select(state.c.market).where(state.c.frozen_at.is_not(None))).scalars())
 
 
+def paused_markets() -> dict[str, str | None]:
+    from poco_migration.operations import paused_markets
+
+    with engine_for(TARGET_CONN_ID).connect() as conn:
+        return paused_markets(conn)
+
+
+def skip_if_paused(market: str) -> None:
+    """A paused market's cutover waits: its tasks skip until it is resumed and cleared."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    paused = paused_markets()
+    if market in paused:
+        raise AirflowSkipException(f"{market} is paused ({paused[market]}): resume it, then clear this run")
+
+
 def selected(markets: Iterable[str], params: dict[str, Any] | None) -> list[str]:
     wanted = (params or {}).get("markets") or []
     return [m for m in markets if not wanted or m in wanted]
@@ -103,8 +119,11 @@ def sync(domain: str, logical_date: dt.datetime, run_id: str | None, params: dic
         log.info("%s: not among the domains asked for (%s)", domain, ", ".join(wanted))
         return {}
     plan = load_plan()
-    frozen = frozen_markets()
-    markets = [m for m in selected(plan.syncing_on(as_of(logical_date).date()), params) if m not in frozen]
+    frozen, paused = frozen_markets(), paused_markets()
+    for market, reason in paused.items():
+        log.warning("%s: %s is paused (%s); not synced", domain, market, reason)
+    day = as_of(logical_date).date()
+    markets = [m for m in selected(plan.syncing_on(day), params) if m not in frozen and m not in paused]
     if not markets:
         log.info("%s: no market to sync on %s", domain, logical_date.date())
         return {}
@@ -114,6 +133,7 @@ def sync(domain: str, logical_date: dt.datetime, run_id: str | None, params: dic
 
 def freeze(market: str, logical_date: dt.datetime) -> str:
     """Set the market read-only on POCO (the migration's only write to the source)."""
+    skip_if_paused(market)
     state = schemas.poco_market_state
     source = engine_for(SOURCE_CONN_ID)
     with source.begin() as conn:
@@ -128,6 +148,7 @@ def freeze(market: str, logical_date: dt.datetime) -> str:
 
 def final_move(domain: str, market: str, logical_date: dt.datetime, run_id: str | None) -> dict:
     """The cutover's final sync: a full move, gated by the full reconciliation."""
+    skip_if_paused(market)
     return move_markets(domain, [market], logical_date, run_id=run_id, full=True)
 
 

@@ -1,0 +1,220 @@
+"""Where the migration stands, per market and domain: what the dashboard and ``status`` show.
+
+Everything is read from the bookkeeping the moves write in the target and from
+the freeze flags in the source; nothing here writes. Emails never leave this
+module unmasked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from poco_migration import schemas
+from poco_migration.moves.engine import ref_ids
+from poco_migration.operations import ROLLBACK, paused_markets
+from poco_migration.plan import Plan
+
+NOT_STARTED, SYNCING, GATE_FAILED, FROZEN, CUT_OVER = "not started", "syncing", "gate failed", "frozen", "cut over"
+STATES = (NOT_STARTED, SYNCING, GATE_FAILED, FROZEN, CUT_OVER)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One market's domain: its state and how many rows are where."""
+
+    market: str
+    domain: str
+    state: str
+    moved: int
+    quarantined: int
+    last_move: str | None
+    last_status: str | None
+    paused: bool
+
+
+def mask_email(email: str | None) -> str | None:
+    """``jane.doe@example.com`` → ``j***@e***.com``: enough to tell two people apart on a
+    call with support, not enough to write to them."""
+    if not email or "@" not in email:
+        return "***" if email else email
+    local, _, domain = email.partition("@")
+    host, dot, tld = domain.rpartition(".")
+    if not dot:
+        host, tld = domain, ""
+    return f"{local[:1]}***@{host[:1]}***{dot}{tld}"
+
+
+def _state(moves: list[Any], frozen_at: dt.datetime | None) -> str:
+    """The state of one market's domain, from its moves since its last rollback (oldest first)."""
+    if not moves:
+        return NOT_STARTED
+    if moves[-1].status == "gate_failed":
+        return GATE_FAILED
+    if frozen_at is None:
+        return SYNCING
+    final = any(m.full_scan and m.status == "moved" and m.started_at >= frozen_at for m in moves)
+    return CUT_OVER if final else FROZEN
+
+
+def _frozen(source: Engine) -> dict[str, dt.datetime]:
+    state = schemas.poco_market_state
+    with source.connect() as conn:
+        rows = conn.execute(sa.select(state.c.market, state.c.frozen_at).where(state.c.frozen_at.is_not(None)))
+        return dict(rows.tuples().all())
+
+
+def _counts(conn: Connection, table: sa.Table) -> dict[tuple[str, str], int]:
+    rows = conn.execute(
+        sa.select(table.c.market, table.c.domain, sa.func.count()).group_by(table.c.market, table.c.domain)
+    )
+    return {(market, domain): n for market, domain, n in rows}
+
+
+def _moves_since_rollback(conn: Connection) -> dict[tuple[str, str], list[Any]]:
+    mv, o = schemas.moves, schemas.operations
+    rolled_back = dict(
+        conn.execute(sa.select(o.c.market, sa.func.max(o.c.at)).where(o.c.action == ROLLBACK).group_by(o.c.market))
+        .tuples()
+        .all()
+    )
+    columns = (mv.c.market, mv.c.domain, mv.c.status, mv.c.full_scan, mv.c.started_at)
+    grouped: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for move in conn.execute(sa.select(*columns).order_by(mv.c.started_at)):
+        since = rolled_back.get(move.market)
+        if since is None or move.started_at > since:
+            grouped[move.market, move.domain].append(move)
+    return grouped
+
+
+def cells(source: Engine, target: Engine, plan: Plan, markets: list[str] | None = None) -> list[Cell]:
+    """Every market of the plan (or those asked for) by every domain, in plan order."""
+    frozen = _frozen(source)
+    with target.connect() as conn:
+        moved, quarantined = _counts(conn, schemas.moved), _counts(conn, schemas.quarantine)
+        moves, paused = _moves_since_rollback(conn), paused_markets(conn)
+    out = []
+    for market in markets or list(plan.codes):
+        for domain in schemas.DOMAINS:
+            history = moves.get((market, domain), [])
+            last = history[-1] if history else None
+            out.append(
+                Cell(
+                    market=market,
+                    domain=domain,
+                    state=_state(history, frozen.get(market)),
+                    moved=moved.get((market, domain), 0),
+                    quarantined=quarantined.get((market, domain), 0),
+                    last_move=last.started_at.isoformat(sep=" ", timespec="seconds") if last else None,
+                    last_status=last.status if last else None,
+                    paused=market in paused,
+                )
+            )
+    return out
+
+
+def checkpoints(target: Engine, limit: int = 20, market: str | None = None) -> list[dict[str, Any]]:
+    """The latest checkpoint results, newest first, with their Data Docs pages."""
+    c = schemas.checkpoints
+    query = sa.select(
+        c.c.checked_at, c.c.market, c.c.domain, c.c.stage, c.c.success, c.c.evaluated, c.c.failed, c.c.data_docs
+    )
+    if market:
+        query = query.where(c.c.market == market)
+    with target.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query.order_by(c.c.id.desc()).limit(limit))]
+
+
+def reasons(target: Engine) -> dict[str, int]:
+    """Quarantined rows by reason, for the browser's filter."""
+    q = schemas.quarantine
+    with target.connect() as conn:
+        rows = conn.execute(sa.select(q.c.reason, sa.func.count()).group_by(q.c.reason).order_by(q.c.reason))
+        return dict(rows.tuples().all())
+
+
+def quarantine(
+    source: Engine,
+    target: Engine,
+    *,
+    reason: str | None = None,
+    market: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """A page of quarantined rows, each with its user's masked email (where it has a user)."""
+    q = schemas.quarantine
+    query = sa.select(q.c.domain, q.c.source_ref, q.c.reason, q.c.market, q.c.detected_at)
+    if reason:
+        query = query.where(q.c.reason == reason)
+    if market:
+        query = query.where(q.c.market == market)
+    with target.connect() as conn:
+        page = query.order_by(q.c.domain, q.c.source_ref).limit(limit).offset(offset)
+        rows = [dict(r._mapping) for r in conn.execute(page)]
+    users = _owners(source, rows)
+    emails = _masked_emails(source, set(users.values()))
+    for row in rows:
+        user_id = users.get(row["source_ref"])
+        row["user_id"], row["email"] = user_id, emails.get(user_id)
+    return rows
+
+
+def _owners(source: Engine, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """The user behind each quarantined source_ref: in the ref itself, or its review's author."""
+    owners: dict[str, int] = {}
+    reviews: dict[int, str] = {}
+    for row in rows:
+        ids = ref_ids(row["source_ref"])
+        if row["domain"] == "points":
+            owners[row["source_ref"]] = ids[0]
+        elif row["domain"] == "participants":
+            owners[row["source_ref"]] = ids[1]
+        elif row["domain"] == "reviews":
+            reviews[ids[0]] = row["source_ref"]
+    if reviews:
+        r = schemas.poco_reviews
+        with source.connect() as conn:
+            authors = conn.execute(sa.select(r.c.review_id, r.c.user_id).where(r.c.review_id.in_(reviews)))
+            for review_id, user_id in authors:
+                owners[reviews[review_id]] = user_id
+    return owners
+
+
+def _masked_emails(source: Engine, user_ids: set[int]) -> dict[int, str | None]:
+    if not user_ids:
+        return {}
+    u = schemas.poco_users
+    with source.connect() as conn:
+        rows = conn.execute(sa.select(u.c.user_id, u.c.email).where(u.c.user_id.in_(user_ids)))
+        return {user_id: mask_email(email) for user_id, email in rows}
+
+
+def snapshot(source: Engine, target: Engine, plan: Plan, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Everything the dashboard's first screen shows, as JSON-able data."""
+    now = now or dt.datetime.now(dt.UTC)
+    shutdown = dt.datetime.combine(plan.shutdown, dt.time(23, 59, 59), tzinfo=dt.UTC)
+    return {
+        "as_of": now.isoformat(timespec="seconds"),
+        "shutdown": shutdown.isoformat(),
+        "seconds_to_shutdown": int((shutdown - now).total_seconds()),
+        "cutovers": {m.market: m.cutover.isoformat() for m in plan.cutovers()},
+        "cells": [asdict(c) for c in cells(source, target, plan)],
+        "checkpoints": checkpoints(target),
+        "reasons": reasons(target),
+    }
+
+
+def render_text(rows: list[Cell]) -> str:
+    """The ``status`` command's table: one line per market and domain."""
+    lines = [f"{'market':6} {'domain':13} {'state':12} {'moved':>8} {'quarantined':>11}  last move"]
+    for c in rows:
+        flag = "  PAUSED" if c.paused else ""
+        last = f"{c.last_move} {c.last_status}" if c.last_move else "-"
+        lines.append(f"{c.market:6} {c.domain:13} {c.state:12} {c.moved:>8} {c.quarantined:>11}  {last}{flag}")
+    return "\n".join(lines)
