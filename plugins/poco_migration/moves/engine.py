@@ -273,7 +273,15 @@ class Move:
             (sa.and_(~valid, s.c.insertable, in_target), "also_in_target"),
             else_="ok",
         )
-        return sa.select(s.c.source_ref, verdict.label("outcome")).where(self.batch(req))
+        return (
+            sa.select(s.c.source_ref, verdict.label("outcome"))
+            .select_from(self.reconciled_from())
+            .where(self.batch(req))
+        )
+
+    def reconciled_from(self) -> sa.FromClause:
+        """What the reconciliation reads: the stage, joined to whatever ``drifted`` needs set-based."""
+        return self.stage
 
     def staged_rows(self, req: MoveRequest) -> sa.Select:
         """The rows the merge is about to write, for the ``staged`` checkpoint."""

@@ -42,6 +42,19 @@ LEDGER_COLUMNS = ["mi_account_id", "delta", "reason", "expires_at", "source_ref"
 ledger, balances = schemas.mi_points_ledger, schemas.points_balances
 
 
+def _ledger_sums() -> sa.Subquery:
+    """Each user's ledger sum, keyed by its opening entry's source_ref: ``poco:points:<u>:<n>``
+    counts for ``poco:points:<u>``. One aggregate of the ledger that the reconciliation joins by
+    hash; a correlated ``LIKE '<ref>:%'`` scanned the whole ledger once per staged row."""
+    ref = ledger.c.source_ref
+    adjusted = sa.func.rtrim(sa.func.rtrim(ref, "0123456789"), ":")
+    owner = sa.case((ref.like("poco:points:%:%"), adjusted), else_=ref)
+    return sa.select(owner.label("owner"), sa.func.sum(ledger.c.delta).label("total")).group_by(owner).subquery()
+
+
+LEDGER_SUMS = _ledger_sums()
+
+
 def convert(balance: int, rate: Decimal) -> int:
     """POCO points to Mi points at the market's rate, rounded half up."""
     return int((Decimal(balance) * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -115,10 +128,12 @@ class PointsMove(Move):
         """The bookkeeping or the ledger itself no longer sums to the converted balance."""
         return sa.or_(self._balance(), self.ledger_sum() != self.stage.c.credit)
 
-    def ledger_sum(self) -> sa.ScalarSelect:
-        s = self.stage
-        mine = sa.or_(ledger.c.source_ref == s.c.source_ref, ledger.c.source_ref.like(s.c.source_ref + ":%"))
-        return sa.select(sa.func.coalesce(sa.func.sum(ledger.c.delta), 0)).where(mine).scalar_subquery()
+    def ledger_sum(self) -> sa.ColumnElement[int]:
+        """The staged user's ledger sum; reads ``LEDGER_SUMS``, joined in by ``reconciled_from``."""
+        return sa.func.coalesce(LEDGER_SUMS.c.total, 0)
+
+    def reconciled_from(self) -> sa.FromClause:
+        return self.stage.outerjoin(LEDGER_SUMS, LEDGER_SUMS.c.owner == self.stage.c.source_ref)
 
     def merge(self, conn: Connection, req: MoveRequest, move_id: str) -> None:
         s = self.stage
@@ -190,7 +205,7 @@ class PointsMove(Move):
                 sa.func.coalesce(sa.func.sum(s.c.credit), 0),
                 sa.func.coalesce(sa.func.sum(self.ledger_sum()), 0),
             )
-            .select_from(s.outerjoin(balances, balances.c.user_id == s.c.user_id))
+            .select_from(self.reconciled_from().outerjoin(balances, balances.c.user_id == s.c.user_id))
             .where(staged_valid)
         ).one()
         totals["points_balance_total"] = (int(source_balance), int(target_balance))
