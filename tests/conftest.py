@@ -129,3 +129,10 @@ def connections(db_urls: dict[str, str], source_engine, target_engine, monkeypat
     monkeypatch.setenv("AIRFLOW_CONN_POCO_SOURCE", airflow_uri(db_urls["source"]))
     monkeypatch.setenv("AIRFLOW_CONN_MI_TARGET", airflow_uri(db_urls["target"]))
     return db_urls
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line of what the fault-injection, hostile-input and leak tests observed."""
+    from tally import summary
+
+    terminalreporter.write_line(summary())

@@ -58,7 +58,17 @@ def sqlalchemy_url(conn_id: str) -> URL:
 def engine_for(conn_id_or_url: str | URL) -> sa.Engine:
     """An engine for a connection id, or for a SQLAlchemy URL (tests, the CLI's --url)."""
     url = sa.make_url(conn_id_or_url) if "://" in str(conn_id_or_url) else sqlalchemy_url(str(conn_id_or_url))
-    return sa.create_engine(url, **_engine_options(url))
+    engine = sa.create_engine(url, **_engine_options(url))
+    if url.get_backend_name() == "sqlite":
+        sa.event.listen(engine, "connect", _lenient_text)
+    return engine
+
+
+def _lenient_text(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    """SQLite keeps whatever bytes a writer stored as text. Bytes that are not UTF-8 are
+    read as lone surrogates, which the moves quarantine as ``invalid_text``, instead of
+    one such row making the whole table unreadable."""
+    dbapi_conn.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
 
 
 def _engine_options(url: URL) -> dict[str, Any]:

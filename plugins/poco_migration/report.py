@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from poco_migration import schemas
+from poco_migration.moves.checks import fits_int32
 from poco_migration.moves.engine import MoveRequest, market_expr
 from poco_migration.moves.points import convert
 from poco_migration.plan import Plan
@@ -57,7 +58,8 @@ def _points(source: Engine, target: Engine, plan: Plan) -> dict[str, dict[str, i
     )
     with source.connect() as conn:
         for market, balance in conn.execution_options(stream_results=True, yield_per=10_000).execute(query):
-            totals[market]["source"] += convert(balance, plan.market(market).conversion_rate)
+            credit = convert(balance, plan.market(market).conversion_rate)
+            totals[market]["source"] += credit if fits_int32(credit) else 0  # out_of_range: quarantined
     with target.connect() as conn:
         for market, credited in conn.execute(sa.select(b.c.market, sa.func.sum(b.c.credited)).group_by(b.c.market)):
             totals.setdefault(market, {"source": 0, "target": 0})["target"] = int(credited or 0)

@@ -375,9 +375,10 @@ def _stage(
             for query in queries:
                 rows = latest.watch(src.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query))
                 for chunk in chunked(move.stage_rows(rows, req, conn), CHUNK_ROWS):
-                    fresh = [{**r, "batch_market": req.market} for r in chunk if r["source_ref"] not in staged_refs]
+                    # A key seen before is staged once: a quarantined row read again, or a source
+                    # without its key constraint (the extract checkpoint refuses that move, naming it).
+                    fresh = [{**r, "batch_market": req.market} for r in chunk if _first(r["source_ref"], staged_refs)]
                     insert_rows(conn, move.stage, fresh)
-                    staged_refs.update(r["source_ref"] for r in fresh)
                     log.info("%s %s: %d rows staged", req.domain, req.market, len(staged_refs))
     except (sa.exc.SQLAlchemyError, ValueError, TypeError) as exc:
         detail = getattr(exc, "orig", None) or exc
@@ -386,6 +387,13 @@ def _stage(
             f"{type(detail).__name__}: {detail}"
         ) from exc
     return latest.value, len(staged_refs)
+
+
+def _first(ref: str, seen: set[str]) -> bool:
+    """Whether ``ref`` is seen for the first time (and note it as seen)."""
+    first = ref not in seen
+    seen.add(ref)
+    return first
 
 
 def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

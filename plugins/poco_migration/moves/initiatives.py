@@ -14,9 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
+from poco_migration.moves.checks import invalid_text, kept
 from poco_migration.moves.engine import Move, MoveRequest, Rule, changed_since, first_reason, market_expr, ref_ids
 
 IN_SCOPE = ("active", "ended")
+KINDS = ("campaign", "event", "contest", "beta_program")
 BRAND = "POCO"
 
 RULES = (
@@ -24,6 +26,8 @@ RULES = (
         "invalid_dates",
         lambda row: row["starts_at"] is None or row["ends_at"] is None or row["ends_at"] < row["starts_at"],
     ),
+    Rule("invalid_kind", lambda row: row["kind"] not in KINDS),
+    invalid_text("market", "title"),
 )
 
 initiatives = schemas.poco_initiatives
@@ -56,12 +60,13 @@ class InitiativesMove(Move):
 
     def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
         for row in rows:
+            reason = first_reason(RULES, row)
             yield {
                 "source_ref": initiative_ref(row["initiative_id"]),
-                "reason": first_reason(RULES, row),
+                "reason": reason,
                 "insertable": row["status"] in IN_SCOPE,
                 "brand": BRAND,
-                **{column: row[column] for column in KEPT},
+                **kept(row, KEPT, reason),
             }
 
     def in_scope(self) -> sa.ColumnElement[bool]:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
+from poco_migration.moves.checks import kept, out_of_range
 from poco_migration.moves.engine import (
     UNLINKED,
     Move,
@@ -36,6 +37,7 @@ RULES = (
     UNLINKED,
     Rule("orphan", lambda row: row["mi_initiative_id"] is None),
     Rule("invalid_status", lambda row: row["status"] not in STATUSES),
+    out_of_range("reward_points"),
 )
 
 participants, initiatives, users = schemas.poco_initiative_participants, schemas.poco_initiatives, schemas.poco_users
@@ -94,14 +96,14 @@ class ParticipantsMove(Move):
                     f"participants {req.market}: initiative {ref} is in scope but has not moved yet; "
                     f"run the initiatives move of {req.market} first (did its gate fail?)"
                 )
-            values = {**row, "mi_initiative_id": moved.get(ref)}
+            reason = first_reason(RULES, {**row, "mi_initiative_id": moved.get(ref)})
             yield {
                 "source_ref": f"poco:participant:{row['initiative_id']}:{row['user_id']}",
-                "reason": first_reason(RULES, values),
+                "reason": reason,
                 "insertable": True,
                 "initiative_id": moved.get(ref),
                 "mi_account_id": row["mi_account_id"],
-                **{column: row[column] for column in KEPT},
+                **kept(row, KEPT, reason),
             }
 
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from poco_migration import schemas
+from poco_migration.moves.checks import INT32_MAX, out_of_range
 from poco_migration.moves.engine import (
     UNLINKED,
     Move,
@@ -34,6 +35,7 @@ RULES = (
     UNLINKED,
     Rule("invalid_balance", lambda row: row["balance"] is None),
     Rule("negative_balance", lambda row: row["balance"] < 0),
+    out_of_range("credit"),
 )
 
 accounts, users = schemas.poco_points_accounts, schemas.poco_users
@@ -58,6 +60,12 @@ LEDGER_SUMS = _ledger_sums()
 def convert(balance: int, rate: Decimal) -> int:
     """POCO points to Mi points at the market's rate, rounded half up."""
     return int((Decimal(balance) * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def credit_fits(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnElement[bool]:
+    """In SQL: the converted balance fits the ledger's 32-bit ``delta`` (else ``out_of_range``)."""
+    wide = sa.Numeric(30, 6)
+    return sa.cast(balance, wide) * sa.literal(rate, wide) < sa.literal(Decimal(INT32_MAX) + Decimal("0.5"), wide)
 
 
 class PointsMove(Move):
@@ -95,7 +103,8 @@ class PointsMove(Move):
     def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
         rate = req.plan.market(req.market).conversion_rate
         for row in rows:
-            reason = first_reason(RULES, row)
+            credit = None if row["balance"] is None else convert(row["balance"], rate)
+            reason = first_reason(RULES, {**row, "credit": credit})
             yield {
                 "source_ref": f"poco:points:{row['user_id']}",
                 "reason": reason,
@@ -103,7 +112,7 @@ class PointsMove(Move):
                 "user_id": row["user_id"],
                 "mi_account_id": row["mi_account_id"],
                 "balance": row["balance"],
-                "credit": None if reason else convert(row["balance"], rate),
+                "credit": None if reason else credit,
                 "expires_at": row["expires_at"],
                 "observed_at": row["updated_at"],
             }
@@ -191,7 +200,10 @@ class PointsMove(Move):
     def totals(self, conn: Connection, req: MoveRequest, source: Engine) -> dict[str, tuple[int, int]]:
         totals = super().totals(conn, req, source)
         s = self.stage
-        valid = sa.and_(accounts.c.balance > 0, users.c.mi_account_id.is_not(None))
+        rate = req.plan.market(req.market).conversion_rate
+        valid = sa.and_(
+            accounts.c.balance > 0, users.c.mi_account_id.is_not(None), credit_fits(accounts.c.balance, rate)
+        )
         with source.connect() as src:
             source_balance = src.execute(
                 sa.select(sa.func.coalesce(sa.func.sum(sa.literal_column("balance")), 0)).select_from(

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
+from poco_migration.moves.checks import invalid_text, kept, out_of_range
 from poco_migration.moves.engine import (
     UNLINKED,
     Move,
@@ -37,6 +38,8 @@ RULES = (
     Rule("invalid_rating", lambda row: row["rating"] is None or not 1 <= row["rating"] <= 5),
     Rule("empty_body", lambda row: not (row["body"] or "").strip()),
     Rule("invalid_status", lambda row: row["status"] not in STATUSES),
+    invalid_text("title", "body", "language"),
+    out_of_range("helpful_votes"),
 )
 
 reviews, users, products = schemas.poco_reviews, schemas.poco_users, schemas.poco_products
@@ -106,7 +109,7 @@ class ReviewsMove(Move):
                 "mi_account_id": row["mi_account_id"],
                 "mi_product_id": row["mi_product_id"],
                 "status": STATUS_MAP.get(row["status"]),
-                **{column: row[column] for column in KEPT},
+                **kept(row, KEPT, reason),
             }
 
     def in_scope(self) -> sa.ColumnElement[bool]:

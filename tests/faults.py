@@ -1,0 +1,88 @@
+"""The child side of the fault-injection tests: run a move and SIGKILL this very process
+when it reaches a named point.
+
+The points are reached through the engine's own functions, wrapped here in the child
+only (production code carries no hook): the kill is a real ``SIGKILL`` of a process
+holding an open target transaction, as a crashed worker or an OOM kill would leave it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from poco_migration.moves import MOVES, engine
+from poco_migration.moves.engine import Move, MoveRequest, run_move
+from poco_migration.plan import Plan
+
+# Small chunks, so that a move stages in several chunks and "mid-staging" exists.
+CHILD_CHUNK_ROWS = 7
+POINTS = ("extract", "staging", "merge-start", "merge-end", "gate", "record")
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _after(function: Callable[..., Any], nth: int = 1) -> Callable[..., Any]:
+    """``function`` that kills the process right after its ``nth`` call returns."""
+    calls = 0
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        result = function(*args, **kwargs)
+        calls += 1
+        if calls == nth:
+            die()
+        return result
+
+    return wrapped
+
+
+def _before(function: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        die()
+        return function(*args, **kwargs)
+
+    return wrapped
+
+
+def arm(move: Move, point: str, nth: int) -> None:
+    """Make this process kill itself at ``point`` of the next move (``nth`` row or chunk)."""
+    engine.CHUNK_ROWS = CHILD_CHUNK_ROWS
+    if point == "extract":
+        watch = engine._Latest.watch
+
+        def killing_watch(self: Any, result: sa.CursorResult) -> Iterator[Any]:
+            for seen, row in enumerate(watch(self, result), start=1):
+                if seen == nth:
+                    die()
+                yield row
+
+        engine._Latest.watch = killing_watch
+    elif point == "staging":
+        engine.insert_rows = _after(engine.insert_rows, nth)
+    elif point == "merge-start":
+        move.record_quarantine = _after(move.record_quarantine)
+    elif point == "merge-end":
+        move.note_moved = _before(move.note_moved)
+    elif point == "gate":
+        engine._write_totals = _after(engine._write_totals)
+    elif point == "record":
+        engine._record = _after(engine._record)
+    else:
+        raise ValueError(f"unknown fault point {point!r}; expected one of {POINTS}")
+
+
+def killed_move(source_url: str, target_url: str, domain: str, plan: Plan, as_of: dt.datetime, point: str, nth: int):
+    """The child process: arm the point, run the move; returning at all means the point was never reached."""
+    os.environ["POCO_MIGRATION_DATA_DOCS"] = "off"
+    move = MOVES[domain]
+    arm(move, point, nth)
+    source = sa.create_engine(source_url)
+    run_move(move, MoveRequest(domain, "IT", plan, as_of), source, sa.make_url(target_url))
