@@ -8,4 +8,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 ruff check .
 ruff format --check plugins dags tests
+"$ROOT/scripts/audit.sh"
 pytest "$@"
