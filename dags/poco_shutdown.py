@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, task
 
-from poco_migration.dag_common import DEFAULT_ARGS, SHUTDOWN_DAG_ID, TAGS, cutover_asset, utc
+from poco_migration.dag_common import DEFAULT_ARGS, SHUTDOWN_DAG_ID, TAGS, cutover_asset, shutdown_deadline, utc
 from poco_migration.plan import load_plan
 
 PLAN = load_plan()
@@ -26,6 +26,7 @@ manifest) for retention, and writes the final reconciliation report.
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    deadline=shutdown_deadline(PLAN.shutdown),
     tags=[*TAGS, "shutdown"],
 ):
 

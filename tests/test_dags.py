@@ -104,3 +104,39 @@ print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_cutovers_and_the_shutdown_alert_when_they_run_late(dagbag) -> None:
+    import datetime as dt
+
+    def fixed(alert) -> dt.datetime:
+        return dt.datetime.fromtimestamp(alert.reference.serialize_reference()["datetime"], dt.UTC)
+
+    plan = load_plan()
+    for market in plan.cutovers():
+        late, at_risk = dagbag.dags[cutover_dag_id(market.market)].deadline
+        assert (late.name, late.interval) == ("cutover_late", dt.timedelta(days=1))
+        assert late.callback.path == "poco_migration.alerts.deadline_missed"
+        assert late.callback.kwargs == {
+            "what": f"the cutover of {market.market} is not done by the end of {market.cutover}"
+        }
+        assert at_risk.name == "shutdown_at_risk"
+        assert fixed(at_risk) == dt.datetime(2024, 12, 29, tzinfo=dt.UTC)
+    [late] = dagbag.dags[SHUTDOWN_DAG_ID].deadline
+    assert fixed(late) == dt.datetime(2024, 12, 31, 23, tzinfo=dt.UTC)
+
+
+def test_a_missed_deadline_alerts_once_with_what_is_late() -> None:
+    import asyncio
+
+    from webhook_sink import webhook_sink
+
+    from poco_migration.alerts import deadline_missed
+
+    with webhook_sink() as (url, received), pytest.MonkeyPatch.context() as env:
+        env.setenv("AIRFLOW_CONN_MIGRATION_ALERTS", json.dumps({"conn_type": "http", "extra": {"url": url}}))
+        run = {"dag_id": "poco_migration_cutover_it", "run_id": "scheduled__2024-11-29", "logical_date": "2024-11-29"}
+        asyncio.run(deadline_missed({"dag_run": run}, what="the cutover of IT is not done by the end of 2024-11-29"))
+    [alert] = received
+    assert alert["text"] == ":alarm_clock: POCO migration: the cutover of IT is not done by the end of 2024-11-29"
+    assert (alert["dag_id"], alert["run_id"]) == ("poco_migration_cutover_it", "scheduled__2024-11-29")

@@ -1,11 +1,12 @@
-"""A market far above the quarantine ratio: exactly that move is refused, alerted once,
-and everything else moves (CONTRACT.md, Gates)."""
+"""A market far above the quarantine ratio: exactly that move is refused, alerted once
+(on the webhook and by email), and everything else moves (CONTRACT.md, Gates)."""
 
 from __future__ import annotations
 
 import json
 
 import sqlalchemy as sa
+from smtp_sink import smtp_sink
 from webhook_sink import webhook_sink
 
 from poco_migration import schemas
@@ -39,8 +40,12 @@ def counts(target_url: str, domain: str) -> dict[str, int]:
 def test_one_market_above_the_ratio_fails_only_its_gate_and_alerts_once(connections, capsys, monkeypatch) -> None:
     assert main(["seed", "--scale", "300", "--seed", "7"]) == 0
     spoiled = spoil_it_reviews(connections["source"])
-    with webhook_sink() as (url, received):
+    with webhook_sink() as (url, received), smtp_sink() as (smtp_port, mails):
         monkeypatch.setenv("AIRFLOW_CONN_MIGRATION_ALERTS", json.dumps({"conn_type": "http", "extra": {"url": url}}))
+        smtp = {"to": "oncall@poco-migration.test", "from_email": "airflow@poco-migration.test"}
+        smtp |= {"disable_ssl": True, "disable_tls": True}  # the local sink speaks plain SMTP
+        smtp_conn = {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port, "extra": smtp}
+        monkeypatch.setenv("AIRFLOW_CONN_MIGRATION_ALERTS_SMTP", json.dumps(smtp_conn))
         assert main(["rehearse", "--to", "2024-10-07"]) == 1
     out = capsys.readouterr().out
     assert "[1/1] 2024-10-07 poco_migration_sync: FAILED (move_reviews)" in out
@@ -57,6 +62,15 @@ def test_one_market_above_the_ratio_fails_only_its_gate_and_alerts_once(connecti
     assert (refused["market"], refused["domain"], refused["stage"]) == ("IT", "reviews", "extract")
     assert refused["failures"][0].startswith("reviews.extract: expect_column_values_to_be_between(rating) observed")
     assert refused["data_docs"].endswith("poco_source-extract.reviews.extract.html")
+    assert refused["evaluated"] == 8 and refused["failed"] == len(refused["failures"]) >= 1
+
+    # The same alert, once, by email: the second channel.
+    [mail] = mails
+    assert mail["To"] == "oncall@poco-migration.test" and mail["From"] == "airflow@poco-migration.test"
+    assert mail["Subject"] == "POCO migration: poco_migration_sync.move_reviews failed (" + alert["run_id"] + ")"
+    html = next(part for part in mail.walk() if part.get_content_type() == "text/html").get_payload(decode=True)
+    assert b"checkpoint &#x27;extract&#x27; failed" in html
+    assert b"poco_source-extract.reviews.extract.html" in html
 
     # Nothing of the refused move is in the target; its quarantined rows are recorded.
     assert counts(connections["target"], "reviews").get("IT") is None

@@ -5,6 +5,11 @@ a Slack-compatible ``text``, so a Slack incoming-webhook URL works as it is. The
 notifier is Airflow's failure callback, which runs once when a task has failed
 its last try, not on every retry. Without the connection the alert is logged at
 ERROR level: never dropped silently.
+
+Email is the second channel: when the SMTP connection ``migration_alerts_smtp``
+exists (its extra names ``to`` and ``from_email``), the same alert goes out through
+the SMTP provider's notifier too. Deadlines missed (a cutover not done by its date,
+the shutdown at risk) come through ``deadline_missed``, Airflow's deadline callback.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from poco_migration.connections import ALERTS_CONN_ID
 
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10
+SMTP_CONN_ID = "migration_alerts_smtp"
 
 
 def endpoint(conn_id: str = ALERTS_CONN_ID) -> tuple[str, tuple[str, str] | None] | None:
@@ -38,17 +44,17 @@ def endpoint(conn_id: str = ALERTS_CONN_ID) -> tuple[str, tuple[str, str] | None
 
 
 def refused_checkpoints(run_id: str | None) -> list[dict[str, Any]]:
-    """The run's failed checkpoints, from the bookkeeping: market, domain, stage, what failed,
-    and the Data Docs page. Empty when the target cannot be read (the alert still goes)."""
+    """The run's failed checkpoints, from the bookkeeping: market, domain, stage, how many
+    expectations were evaluated and failed, what failed (observed values), the Data Docs
+    page. Empty when the target cannot be read (the alert still goes)."""
     import sqlalchemy as sa
 
     from poco_migration import schemas
     from poco_migration.connections import TARGET_CONN_ID, engine_for
 
     c = schemas.checkpoints
-    query = sa.select(c.c.market, c.c.domain, c.c.stage, c.c.failures, c.c.data_docs).where(
-        c.c.run_id == run_id, c.c.success.is_(False)
-    )
+    columns = (c.c.market, c.c.domain, c.c.stage, c.c.evaluated, c.c.failed, c.c.failures, c.c.data_docs)
+    query = sa.select(*columns).where(c.c.run_id == run_id, c.c.success.is_(False))
     try:
         with engine_for(TARGET_CONN_ID).connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query.order_by(c.c.id))]
@@ -77,19 +83,73 @@ def payload(context: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class MigrationAlert(BaseNotifier):
-    """Posts a failed task to ``migration_alerts``, or logs it when there is none."""
+def send(body: dict[str, Any]) -> None:
+    """Deliver an alert on every configured channel; log it when there is none or one fails."""
+    import requests
 
-    def notify(self, context: dict[str, Any]) -> None:
-        import requests
-
-        body = payload(context)
-        target = endpoint()
-        if target is None:
-            log.error("ALERT (no %s connection): %s", ALERTS_CONN_ID, json.dumps(body))
-            return
+    target = endpoint()
+    if target is None:
+        log.error("ALERT (no %s connection): %s", ALERTS_CONN_ID, json.dumps(body, default=str))
+    else:
         url, auth = target
         try:
             requests.post(url, json=body, auth=auth, timeout=TIMEOUT_SECONDS).raise_for_status()
         except requests.RequestException as exc:
-            log.error("ALERT not delivered to %s (%s): %s", ALERTS_CONN_ID, exc, json.dumps(body))
+            log.error("ALERT not delivered to %s (%s): %s", ALERTS_CONN_ID, exc, json.dumps(body, default=str))
+    _email(body)
+
+
+def _email(body: dict[str, Any]) -> None:
+    """The alert by email, through the SMTP provider, when ``migration_alerts_smtp`` exists."""
+    import html
+
+    from airflow.sdk import Connection
+
+    try:
+        conn = Connection.get(SMTP_CONN_ID)
+    except Exception:  # not configured: email is optional
+        return
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    extra = conn.extra_dejson or {}
+    notifier = SmtpNotifier(
+        to=extra.get("to") or conn.login,
+        from_email=extra.get("from_email"),
+        subject=body["text"].splitlines()[0].removeprefix(":rotating_light: ").removeprefix(":alarm_clock: "),
+        html_content=f"<pre>{html.escape(json.dumps(body, indent=2, default=str))}</pre>",
+        smtp_conn_id=SMTP_CONN_ID,
+    )
+    try:
+        notifier.notify({})
+    except Exception as exc:  # the webhook (or the log) already has the alert
+        log.error("ALERT not delivered by email through %s (%s)", SMTP_CONN_ID, exc)
+
+
+class MigrationAlert(BaseNotifier):
+    """Posts a failed task to ``migration_alerts`` (and by email), or logs it when there is none."""
+
+    def notify(self, context: dict[str, Any]) -> None:
+        send(payload(context))
+
+
+def deadline_body(context: dict[str, Any], what: str) -> dict[str, Any]:
+    """A missed deadline, in the same shape as a failed task's alert."""
+    run = context.get("dag_run") or {}
+    get = run.get if isinstance(run, dict) else lambda key: getattr(run, key, None)
+    return {
+        "text": f":alarm_clock: POCO migration: {what}",
+        "dag_id": get("dag_id"),
+        "task_id": None,
+        "run_id": get("run_id"),
+        "logical_date": str(get("logical_date")),
+        "error": what,
+        "deadline": str(context.get("deadline")),
+        "checkpoints": refused_checkpoints(get("run_id")),
+    }
+
+
+async def deadline_missed(context: dict[str, Any], what: str) -> None:
+    """Airflow's deadline callback (it runs in the triggerer): alert that ``what`` is late."""
+    import asyncio
+
+    await asyncio.to_thread(send, deadline_body(context, what))

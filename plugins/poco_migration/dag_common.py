@@ -17,6 +17,7 @@ OWNER = "poco-migration"
 TAGS = ["poco-migration"]
 SYNC_DAG_ID = "poco_migration_sync"
 SHUTDOWN_DAG_ID = "poco_migration_shutdown"
+SHUTDOWN_MARGIN_DAYS = 2
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
@@ -66,3 +67,44 @@ def manual_params(plan: Plan) -> dict[str, Any]:
         ),
         "dry_run": Param(False, type="boolean", description="Stage and count, write nothing, say what would change."),
     }
+
+
+def _deadline(reference: Any, interval: dt.timedelta, what: str, name: str) -> Any:
+    from airflow.sdk import AsyncCallback, DeadlineAlert
+
+    callback = AsyncCallback("poco_migration.alerts.deadline_missed", kwargs={"what": what})
+    return DeadlineAlert(reference=reference, interval=interval, callback=callback, name=name)
+
+
+def cutover_deadlines(market: str, cutover: dt.date, shutdown: dt.date) -> list[Any]:
+    """Alerts when a market's cutover is not done by the end of its day, and when it is
+    still not done two days before the shutdown (the shutdown is at risk)."""
+    from airflow.sdk import DeadlineReference
+
+    at_risk = utc(shutdown) - dt.timedelta(days=SHUTDOWN_MARGIN_DAYS)
+    return [
+        _deadline(
+            DeadlineReference.DAGRUN_LOGICAL_DATE,
+            dt.timedelta(days=1),
+            f"the cutover of {market} is not done by the end of {cutover}",
+            "cutover_late",
+        ),
+        _deadline(
+            DeadlineReference.FIXED_DATETIME(at_risk),
+            dt.timedelta(0),
+            f"the shutdown on {shutdown} is at risk: {market} is not cut over by {at_risk:%Y-%m-%d}",
+            "shutdown_at_risk",
+        ),
+    ]
+
+
+def shutdown_deadline(shutdown: dt.date) -> Any:
+    """Alerts when the shutdown has not finished by 23:00 UTC on its day."""
+    from airflow.sdk import DeadlineReference
+
+    return _deadline(
+        DeadlineReference.FIXED_DATETIME(utc(shutdown) + dt.timedelta(hours=23)),
+        dt.timedelta(0),
+        f"the shutdown of {shutdown} has not finished by 23:00 UTC",
+        "shutdown_late",
+    )

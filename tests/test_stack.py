@@ -1,0 +1,149 @@
+"""The compose stack's Airflow as local processes, on PostgreSQL: the api-server, the
+scheduler and the dag-processor run a cutover; clearing each of its tasks by hand
+leaves the target as it was; the dashboard shows it all in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import PG_URL, REPO, _pg_admin
+from stack import Stack, databases, free_port, local_environment, start, stop, wait_for
+from test_gate_failure import spoil_it_reviews
+from test_rehearsal import checksum
+
+CUTOVER = "poco_migration_cutover_th"
+ARTIFACTS = Path(os.environ.get("POCO_TEST_ARTIFACTS", REPO / "var" / "test-artifacts"))
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    """Seeded, rehearsed from 18 to 25 November (IT's reviews refused, PL cut over), running."""
+    if _pg_admin() is None:
+        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
+    home = tmp_path_factory.mktemp("stack")
+    password = uuid.uuid4().hex
+    (home / "passwords.json").write_text(json.dumps({"admin": password}))
+    port = free_port()
+    with databases(PG_URL, uuid.uuid4().hex[:8]) as urls:
+        env = local_environment(home, urls, port, home / "passwords.json")
+        running = Stack(f"http://127.0.0.1:{port}", env, urls, password, home)
+        assert (done := running.cli("airflow", "db", "migrate")).returncode == 0, done.stderr[-3000:]
+        assert (done := running.cli("poco-migration", "seed", "--scale", "300", "--seed", "7")).returncode == 0
+        spoil_it_reviews(urls["poco_source"])
+        rehearsal = running.cli("poco-migration", "rehearse", "--from", "2024-11-18", "--to", "2024-11-25")
+        assert rehearsal.returncode == 1, rehearsal.stdout[-3000:] + rehearsal.stderr[-3000:]
+        assert "2024-11-25 poco_migration_cutover_pl: ok" in rehearsal.stdout
+        start(running, port)
+        try:
+            wait_for(lambda: _dag_listed(running), "the dag-processor parses the DAGs", 180, running)
+            yield running
+        finally:
+            stop(running)
+
+
+def _dag_listed(stack: Stack) -> bool:
+    return stack.api("GET", f"/api/v2/dags/{CUTOVER}").status_code == 200
+
+
+def _run(stack: Stack) -> dict | None:
+    runs = stack.api("GET", f"/api/v2/dags/{CUTOVER}/dagRuns").json()["dag_runs"]
+    return runs[0] if runs and runs[0]["state"] in ("success", "failed") else None
+
+
+def _task_instances(stack: Stack, run_id: str) -> dict[str, dict]:
+    answer = stack.api("GET", f"/api/v2/dags/{CUTOVER}/dagRuns/{run_id}/taskInstances").json()
+    return {ti["task_id"]: ti for ti in answer["task_instances"]}
+
+
+def test_the_scheduler_runs_a_cutover_and_the_dashboard_reads_it(stack: Stack) -> None:
+    assert stack.api("PATCH", f"/api/v2/dags/{CUTOVER}", json={"is_paused": False}).status_code == 200
+    run = wait_for(lambda: _run(stack), "the scheduler runs TH's cutover", 420, stack)
+    assert run["state"] == "success", stack.logs()
+    tis = _task_instances(stack, run["dag_run_id"])
+    assert {t: ti["state"] for t, ti in tis.items()} == {
+        "freeze": "success",
+        "final_sync.points": "success",
+        "final_sync.reviews": "success",
+        "final_sync.initiatives": "success",
+        "final_sync.participants": "success",
+        "redirects": "success",
+        "cut_over": "success",
+    }
+
+    import requests
+
+    assert requests.get(f"{stack.base_url}/poco-migration/api/state", timeout=30).status_code == 401
+    state = stack.api("GET", "/poco-migration/api/state").json()
+    cells = {(c["market"], c["domain"]): c["state"] for c in state["cells"]}
+    assert {cells["TH", d] for d in ("points", "reviews", "initiatives", "participants")} == {"cut over"}
+    assert {cells["PL", d] for d in ("points", "reviews", "initiatives", "participants")} == {"cut over"}
+    assert cells["IT", "reviews"] == "gate failed"
+    assert cells["IT", "points"] == cells["ES", "reviews"] == cells["GL", "points"] == "syncing"
+    assert state["reasons"]["invalid_rating"] > 0
+
+
+def test_clearing_any_task_leaves_the_target_as_it_was(stack: Stack) -> None:
+    run = _run(stack)
+    target = sa.create_engine(stack.urls["mi_target"])
+    before = checksum(target)
+    for task_id, ti in _task_instances(stack, run["dag_run_id"]).items():
+        body = {"dry_run": False, "task_ids": [task_id], "dag_run_id": run["dag_run_id"], "only_failed": False}
+        assert stack.api("POST", f"/api/v2/dags/{CUTOVER}/clearTaskInstances", json=body).status_code == 200
+
+        def rerun(task_id: str = task_id, tries: int = ti["try_number"]) -> bool:
+            again = _task_instances(stack, run["dag_run_id"])[task_id]
+            return again["try_number"] > tries and again["state"] == "success"
+
+        wait_for(rerun, f"the scheduler reruns {task_id}", 180, stack)
+        assert checksum(target) == before, task_id
+    target.dispose()
+
+
+def test_the_dashboard_in_chromium(stack: Stack) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{stack.base_url}/poco-migration/")
+        assert page.url.startswith(f"{stack.base_url}/auth/login") or "Not authenticated" in page.content()
+        page.goto(f"{stack.base_url}/")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", stack.password)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{stack.base_url}/")
+
+        # The page inside the Airflow UI, under its navigation.
+        page.goto(f"{stack.base_url}/plugin/poco-migration")
+        frame = page.frame_locator("iframe")
+        grid = frame.locator("#grid td.cell")
+        grid.first.wait_for()
+        assert grid.count() == 11 * 4
+        assert frame.locator('td[data-market="TH"][data-domain="points"]').get_attribute("data-state") == "cut over"
+        assert frame.locator('td[data-market="IT"][data-domain="reviews"]').get_attribute("data-state") == "gate failed"
+        assert "to the shutdown" in frame.locator("#countdown").inner_text() or "shutdown passed" in (
+            frame.locator("#countdown").inner_text()
+        )
+        page.screenshot(path=str(ARTIFACTS / "dashboard-in-airflow.png"))
+
+        # The quarantine browser, filtered by reason: emails masked, Data Docs pages open.
+        page.goto(f"{stack.base_url}/poco-migration/?reason=invalid_rating&market=IT")
+        rows = page.locator("#quarantine tr").all()[1:]
+        assert rows and all(r.locator("td").nth(3).inner_text() == "invalid_rating" for r in rows)
+        assert all("***@" in r.locator("td").nth(5).inner_text() for r in rows)
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        link = page.locator("#checkpoints a").first.get_attribute("href")
+        docs = page.goto(f"{stack.base_url}/poco-migration/{link}")
+        assert docs.status == 200 and "Validation" in page.title() + page.content()[:5000]
+        browser.close()
+    assert (ARTIFACTS / "dashboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
