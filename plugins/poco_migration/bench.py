@@ -72,7 +72,7 @@ SELECT 'SKU-' || g, 'Product ' || g, 50000 + g FROM generate_series(1, 1000) AS 
 REVIEWS_SQL = """
 INSERT INTO poco_reviews (review_id, user_id, sku, rating, title, body, language, status, helpful_votes,
                           created_at, updated_at)
-SELECT g, 1 + g % :users, 'SKU-' || (1 + (g * 7919) % 1000),
+SELECT g, 1 + g % :users, 'SKU-' || (1 + (g::bigint * 7919) % 1000),
        CASE WHEN g % 1009 = 0 THEN 9 ELSE 1 + g % 5 END,
        CASE WHEN g % 3 = 0 THEN NULL ELSE 'Review ' || g END,
        CASE WHEN g % 997 = 0 THEN '  ' ELSE 'Body ' || g || ': ' || md5(g::text) || ' ' || md5((g * 31)::text) END,
