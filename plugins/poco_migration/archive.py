@@ -2,7 +2,9 @@
 
 One gzip-compressed CSV per source table, streamed (never a table in memory), and a
 ``SHA256SUMS`` manifest in the format ``sha256sum -c`` reads, so that whoever keeps
-the archive can prove years later that it is what the migration left.
+the archive can prove years later that it is what the migration left. Users' emails
+are kept masked (``status.mask_email``): the archive is a record of the platform, not
+a mailing list, and is the one output that would otherwise hold them.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from poco_migration import schemas
+from poco_migration.status import mask_email
 
 CHUNK_ROWS = 10_000
+PERSONAL = {"email"}
 
 
 def export_source(source: sa.Engine, out_dir: str | os.PathLike[str]) -> dict[str, int]:
@@ -46,8 +50,9 @@ def _write_table(conn: sa.Connection, table: sa.Table, path: Path) -> int:
     with gzip.GzipFile(path, "wb", mtime=0) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(table.columns.keys())
+        masked = [column.name in PERSONAL for column in table.columns]
         for row in result:
-            writer.writerow(row)
+            writer.writerow([mask_email(v) if personal else v for v, personal in zip(row, masked, strict=True)])
             rows += 1
     return rows
 
