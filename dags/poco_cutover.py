@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, TaskGroup, task
 
-from poco_migration.dag_common import DEFAULT_ARGS, TAGS, cutover_asset, cutover_dag_id, cutover_deadlines, utc
+from poco_migration.dag_common import TAGS, cutover_asset, cutover_dag_id, cutover_deadlines, default_args, utc
 from poco_migration.plan import load_plan
 
 PLAN = load_plan()
@@ -31,7 +31,7 @@ Safe to clear and rerun: every step is idempotent.
         start_date=utc(market_plan.cutover),
         catchup=True,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args(),
         deadline=cutover_deadlines(market, market_plan.cutover, PLAN.shutdown),
         tags=[*TAGS, "cutover", market],
     ):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, task
 
-from poco_migration.dag_common import DEFAULT_ARGS, SHUTDOWN_DAG_ID, TAGS, cutover_asset, shutdown_deadline, utc
+from poco_migration.dag_common import SHUTDOWN_DAG_ID, TAGS, cutover_asset, default_args, shutdown_deadline, utc
 from poco_migration.plan import load_plan
 
 PLAN = load_plan()
@@ -25,7 +25,7 @@ manifest) for retention, and writes the final reconciliation report.
     start_date=utc(PLAN.start),
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(),
     deadline=shutdown_deadline(PLAN.shutdown),
     tags=[*TAGS, "shutdown"],
 ):

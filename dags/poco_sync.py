@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, task
 
-from poco_migration.dag_common import DEFAULT_ARGS, SYNC_DAG_ID, TAGS, manual_params, utc
+from poco_migration.dag_common import SYNC_DAG_ID, TAGS, default_args, manual_params, utc
 from poco_migration.plan import load_plan
 
 PLAN = load_plan()
@@ -26,7 +26,7 @@ markets go on. Participants wait for their initiatives. Trigger it by hand with
     end_date=utc(PLAN.shutdown),
     catchup=True,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(),
     params=manual_params(PLAN),
     tags=[*TAGS, "sync"],
 ):

@@ -34,7 +34,7 @@ os.environ.update(
         "GX_ANALYTICS_ENABLED": "false",
     }
 )
-os.environ.pop("POCO_MIGRATION_TASK_RETRIES", None)
+os.environ.pop("POCO_MIGRATION_REHEARSAL", None)
 (_HOME / "airflow").mkdir(parents=True, exist_ok=True)
 
 PG_URL = os.environ.get("POCO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

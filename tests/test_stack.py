@@ -144,6 +144,7 @@ def test_the_dashboard_in_chromium(stack: Stack) -> None:
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         link = page.locator("#checkpoints a").first.get_attribute("href")
         docs = page.goto(f"{stack.base_url}/poco-migration/{link}")
-        assert docs.status == 200 and "Validation" in page.title() + page.content()[:5000]
+        assert docs.status == 200
+        assert page.title() == "Data documentation compiled by Great Expectations"
         browser.close()
     assert (ARTIFACTS / "dashboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from poco_migration.dag_common import SHUTDOWN_DAG_ID, SYNC_DAG_ID, cutover_dag_id, utc
+from poco_migration.dag_common import REHEARSAL_ENV, SHUTDOWN_DAG_ID, SYNC_DAG_ID, cutover_dag_id, utc
 from poco_migration.plan import Plan
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
@@ -52,17 +52,17 @@ def planned_runs(plan: Plan, start: dt.date | None = None, end: dt.date | None =
 
 
 @contextmanager
-def _no_retries() -> Iterator[None]:
-    """A dress rehearsal shows a failure at once instead of sleeping through retry delays."""
-    previous = os.environ.get("POCO_MIGRATION_TASK_RETRIES")
-    os.environ["POCO_MIGRATION_TASK_RETRIES"] = "0"
+def _rehearsing() -> Iterator[None]:
+    """The DAGs parsed and run here are a rehearsal's: no retries, no deadlines (dag_common)."""
+    previous = os.environ.get(REHEARSAL_ENV)
+    os.environ[REHEARSAL_ENV] = "1"
     try:
         yield
     finally:
         if previous is None:
-            del os.environ["POCO_MIGRATION_TASK_RETRIES"]
+            del os.environ[REHEARSAL_ENV]
         else:
-            os.environ["POCO_MIGRATION_TASK_RETRIES"] = previous
+            os.environ[REHEARSAL_ENV] = previous
 
 
 def rehearse(
@@ -71,7 +71,7 @@ def rehearse(
     """Run the window's DAG runs in order; every run is attempted, whatever the ones before did."""
     runs = list(planned_runs(plan, start, end))
     outcomes = []
-    with _no_retries():
+    with _rehearsing():
         bag = _dag_bag()
         for done, run in enumerate(runs, start=1):
             outcome = _run(bag, run)
@@ -89,7 +89,7 @@ def rerun(dag_id: str, day: dt.date) -> RunOutcome:
     this leaves the target as it was unless the source changed. (A subset DAG would rerun
     single tasks, but ``dag.test()`` then drops the run's other task instances from the
     metadata; to rerun one task, clear it in the UI and let the scheduler run it.)"""
-    with _no_retries():
+    with _rehearsing():
         return _run(_dag_bag(), PlannedRun(day, dag_id))
 
 
