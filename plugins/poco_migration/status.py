@@ -92,12 +92,21 @@ def _moves_since_rollback(conn: Connection) -> dict[tuple[str, str], list[Any]]:
     return grouped
 
 
+def migrated(conn: Connection) -> bool:
+    """Whether the target has the bookkeeping yet (not before the first seed or rehearsal)."""
+    inspector = sa.inspect(conn)
+    return all(inspector.has_table(t.name) for t in (schemas.moves, schemas.operations, schemas.checkpoints))
+
+
 def cells(source: Engine, target: Engine, plan: Plan, markets: list[str] | None = None) -> list[Cell]:
     """Every market of the plan (or those asked for) by every domain, in plan order."""
     frozen = _frozen(source)
     with target.connect() as conn:
-        moved, quarantined = _counts(conn, schemas.moved), _counts(conn, schemas.quarantine)
-        moves, paused = _moves_since_rollback(conn), paused_markets(conn)
+        if not migrated(conn):
+            moved, quarantined, moves, paused = {}, {}, {}, {}
+        else:
+            moved, quarantined = _counts(conn, schemas.moved), _counts(conn, schemas.quarantine)
+            moves, paused = _moves_since_rollback(conn), paused_markets(conn)
     out = []
     for market in markets or list(plan.codes):
         for domain in schemas.DOMAINS:
@@ -155,6 +164,8 @@ def quarantine(
     if market:
         query = query.where(q.c.market == market)
     with target.connect() as conn:
+        if not migrated(conn):
+            return []
         page = query.order_by(q.c.domain, q.c.source_ref).limit(limit).offset(offset)
         rows = [dict(r._mapping) for r in conn.execute(page)]
     users = _owners(source, rows)
@@ -198,6 +209,8 @@ def _masked_emails(source: Engine, user_ids: set[int]) -> dict[int, str | None]:
 def snapshot(source: Engine, target: Engine, plan: Plan, now: dt.datetime | None = None) -> dict[str, Any]:
     """Everything the dashboard's first screen shows, as JSON-able data."""
     now = now or dt.datetime.now(dt.UTC)
+    with target.connect() as conn:
+        ready = migrated(conn)
     shutdown = dt.datetime.combine(plan.shutdown, dt.time(23, 59, 59), tzinfo=dt.UTC)
     return {
         "as_of": now.isoformat(timespec="seconds"),
@@ -205,8 +218,8 @@ def snapshot(source: Engine, target: Engine, plan: Plan, now: dt.datetime | None
         "seconds_to_shutdown": int((shutdown - now).total_seconds()),
         "cutovers": {m.market: m.cutover.isoformat() for m in plan.cutovers()},
         "cells": [asdict(c) for c in cells(source, target, plan)],
-        "checkpoints": checkpoints(target),
-        "reasons": reasons(target),
+        "checkpoints": checkpoints(target) if ready else [],
+        "reasons": reasons(target) if ready else {},
     }
 
 
