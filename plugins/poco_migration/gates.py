@@ -130,6 +130,7 @@ class Gatekeeper:
 
         self.shared = shared
         self.label = label
+        self.temporary = 0
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         self.context = gx.get_context(mode="ephemeral")
@@ -166,6 +167,18 @@ class Gatekeeper:
         dialect = datasource.get_engine().dialect
         return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
+    def _materialised(self, query: sa.Select, datasource: Any) -> sa.Table:
+        """The query's rows, computed once into a temporary table of the move's own transaction.
+
+        GX runs a query asset's SQL again for each metric (row count, each expectation's
+        unexpected count and sample): the reconciliation's query, several EXISTS per row, cost
+        as much as the merge each time. GX then reads the same rows from the table."""
+        self.temporary += 1
+        create = query.into(f"poco_gate_rows_{self.temporary}", temporary=True)
+        with self.shared.lent(), datasource.get_engine().connect() as conn:
+            conn.execute(create)
+        return create.table
+
     def check(
         self,
         stage: str,
@@ -180,8 +193,10 @@ class Gatekeeper:
         began = time.perf_counter()
         datasource = self.datasources[database]
         definitions = []
-        for suite_name, query in validations:
-            asset = datasource.add_query_asset(name=f"{stage}.{suite_name}", query=self._query(query, datasource))
+        temporary = [self._materialised(query, datasource) for _, query in validations] if database == "target" else []
+        for n, (suite_name, query) in enumerate(validations):
+            rows = sa.select(temporary[n]) if temporary else query
+            asset = datasource.add_query_asset(name=f"{stage}.{suite_name}", query=self._query(rows, datasource))
             suite = self.context.suites.add(load_suite(suite_name, parameters))
             definitions.append(
                 self.context.validation_definitions.add(
@@ -198,6 +213,9 @@ class Gatekeeper:
         )
         with self.shared.lent():
             result = checkpoint.run()
+            with datasource.get_engine().connect() as conn:
+                for table in temporary:
+                    conn.execute(sa.schema.DropTable(table))
         outcome = self._outcome(stage, result)
         outcome.seconds = time.perf_counter() - began
         return outcome
