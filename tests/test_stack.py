@@ -80,7 +80,9 @@ def test_the_scheduler_runs_a_cutover_and_the_dashboard_reads_it(stack: Stack) -
 
     import requests
 
-    assert requests.get(f"{stack.base_url}/poco-migration/api/state", timeout=30).status_code == 401
+    # No one in without a login: neither Airflow's API nor the dashboard.
+    for path in ("/api/v2/dags", "/poco-migration/api/state", "/poco-migration/"):
+        assert requests.get(f"{stack.base_url}{path}", timeout=30).status_code == 401, path
     state = stack.api("GET", "/poco-migration/api/state").json()
     cells = {(c["market"], c["domain"]): c["state"] for c in state["cells"]}
     assert {cells["TH", d] for d in ("points", "reviews", "initiatives", "participants")} == {"cut over"}
