@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import REPO
 
-from poco_migration.dag_common import OWNER, SHUTDOWN_DAG_ID, SYNC_DAG_ID, cutover_dag_id
+from poco_migration.dag_common import BULK_DAG_ID, OWNER, SHUTDOWN_DAG_ID, SYNC_DAG_ID, cutover_dag_id
 from poco_migration.plan import load_plan
 
 
@@ -25,7 +25,7 @@ def test_dagbag_has_no_import_errors(dagbag) -> None:
 
 
 def test_every_dag_of_the_plan_is_declared(dagbag) -> None:
-    expected = {SYNC_DAG_ID, SHUTDOWN_DAG_ID, *(cutover_dag_id(m) for m in load_plan().codes)}
+    expected = {SYNC_DAG_ID, SHUTDOWN_DAG_ID, BULK_DAG_ID, *(cutover_dag_id(m) for m in load_plan().codes)}
     assert set(dagbag.dag_ids) == expected
 
 
@@ -140,3 +140,29 @@ def test_a_missed_deadline_alerts_once_with_what_is_late() -> None:
     [alert] = received
     assert alert["text"] == ":alarm_clock: POCO migration: the cutover of IT is not done by the end of 2024-11-29"
     assert (alert["dag_id"], alert["run_id"]) == ("poco_migration_cutover_it", "scheduled__2024-11-29")
+
+
+def test_bulk_maps_each_domain_over_the_markets_and_participants_wait_for_initiatives(dagbag) -> None:
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    dag = dagbag.dags[BULK_DAG_ID]
+    assert dag.timetable.can_be_scheduled is False
+    assert dag.catchup is False
+    moves = [f"move_{domain}" for domain in ("points", "reviews", "initiatives", "participants")]
+    for task_id in moves:
+        task = dag.get_task(task_id)
+        assert task.is_mapped, task_id
+        assert "markets" in task.upstream_task_ids, task_id
+    assert dag.get_task("move_participants").upstream_task_ids == {"markets", "move_initiatives"}
+    assert dag.get_task("markets").is_mapped is False
+    markets = dag.params.get_param("markets")
+    assert dag.params.validate()["markets"] == list(load_plan().codes)
+    assert markets.resolve(["IT", "PL"]) == ["IT", "PL"]
+    with pytest.raises(ParamValidationError):
+        markets.resolve(["XX"])
+
+
+def test_bulk_is_not_a_planned_run_of_the_rehearsal() -> None:
+    from poco_migration.rehearsal import planned_runs
+
+    assert BULK_DAG_ID not in {run.dag_id for run in planned_runs(load_plan())}

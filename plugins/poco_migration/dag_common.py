@@ -128,3 +128,6 @@ def shutdown_deadline(shutdown: dt.date) -> list[Any]:
             "shutdown_late",
         )
     ]
+
+
+BULK_DAG_ID = "poco_migration_bulk"
