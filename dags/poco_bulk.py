@@ -53,10 +53,11 @@ Trigger it with the markets to load (default: every market of the plan):
         return selected(load_plan().codes, params)
 
     @task
-    def full_move(domain: str, market: str, logical_date=None, run_id=None) -> dict:
+    def full_move(domain: str, market: str, logical_date=None, run_id=None, dag_run=None) -> dict:
         from poco_migration.tasks import final_move
 
-        return final_move(domain, market, logical_date, run_id)
+        # A manual trigger may carry no logical date in Airflow 3: then the run's own time.
+        return final_move(domain, market, logical_date or dag_run.run_after, run_id)
 
     chosen = markets()
     full_move.override(task_id="move_points").partial(domain="points").expand(market=chosen)
