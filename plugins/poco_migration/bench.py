@@ -504,7 +504,6 @@ def plot(results: dict[str, list[dict]], path: Path) -> None:
 
 # --- scale-out: the bulk DAG through a real scheduler ---------------------------------
 
-BULK_DAG_ID = "poco_migration_bulk"
 SCALE_OUT_MARKETS = ("IT", "PL", "TH", "ES", "FR", "DE")
 
 
@@ -585,6 +584,7 @@ def scale_out(
     once per worker count (``AIRFLOW__CORE__PARALLELISM``: how many task processes run at
     once), each time on an emptied target; the DAG run's wall time as the scheduler records it."""
     from poco_migration import schemas
+    from poco_migration.dag_common import BULK_DAG_ID  # imported here: the measuring children stay Airflow-free
 
     home = Path(tempfile.mkdtemp(prefix="poco-bench-scale-"))
     (home / "airflow").mkdir()

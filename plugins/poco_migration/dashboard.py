@@ -62,11 +62,15 @@ def _login_required() -> Any:
     return Depends(requires_authenticated())
 
 
-def _render(name: str, **context: Any) -> str:
+@cache
+def _templates() -> Any:
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
-    return env.get_template(name).render(**context)
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+
+
+def _render(name: str, **context: Any) -> str:
+    return _templates().get_template(name).render(**context)
 
 
 def create_app() -> FastAPI:
