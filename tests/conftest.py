@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -129,6 +130,14 @@ def connections(db_urls: dict[str, str], source_engine, target_engine, monkeypat
     monkeypatch.setenv("AIRFLOW_CONN_POCO_SOURCE", airflow_uri(db_urls["source"]))
     monkeypatch.setenv("AIRFLOW_CONN_MI_TARGET", airflow_uri(db_urls["target"]))
     return db_urls
+
+
+@pytest.fixture
+def mig(source_engine: sa.Engine, target_engine: sa.Engine, db_urls: dict[str, str]) -> Any:
+    """Moves on this test's databases (``tests/migration.py``)."""
+    from migration import Migration
+
+    return Migration(source_engine, target_engine, db_urls["target"])
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

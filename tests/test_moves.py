@@ -9,16 +9,28 @@ tested with the plan's real 0.01.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from decimal import Decimal
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from migration import (
+    LATER,
+    LATEST,
+    LEDGER,
+    MI_INITIATIVES,
+    MI_PARTICIPANTS,
+    MI_REVIEWS,
+    MI_TABLES,
+    PLAN,
+    RELAXED,
+    T1,
+    T2,
+    Migration,
+    with_rate,
+)
 from sources import (
     ACCOUNTS,
-    AS_OF,
     INITIATIVES,
     PARTICIPANTS,
     PRODUCTS,
@@ -41,77 +53,13 @@ from sources import (
 from poco_migration import schemas
 from poco_migration.gates import Failure
 from poco_migration.moves import MOVES
-from poco_migration.moves.engine import GateFailed, MoveRequest, MoveResult, run_move
-from poco_migration.plan import Plan, load_plan
-
-PLAN = load_plan()
-RELAXED = dataclasses.replace(PLAN, max_quarantine_ratio=0.5)
-T1, T2 = T0 + dt.timedelta(days=1), T0 + dt.timedelta(days=2)
-LATER, LATEST = AS_OF + dt.timedelta(days=1), AS_OF + dt.timedelta(days=2)
-
-LEDGER, MI_REVIEWS = schemas.mi_points_ledger, schemas.mi_reviews
-MI_INITIATIVES, MI_PARTICIPANTS = schemas.mi_initiatives, schemas.mi_initiative_participants
-MI_TABLES = (LEDGER, MI_REVIEWS, MI_INITIATIVES, MI_PARTICIPANTS)
-# What a run that changes nothing must leave exactly as it was.
-DUMPED = (*MI_TABLES, schemas.quarantine, schemas.moved, schemas.points_balances, schemas.watermarks)
-
-
-def with_rate(plan: Plan, market: str, rate: Decimal) -> Plan:
-    """The plan with one market's points conversion rate changed."""
-    markets = tuple(dataclasses.replace(m, conversion_rate=rate) if m.market == market else m for m in plan.markets)
-    return dataclasses.replace(plan, markets=markets)
-
-
-class Migration:
-    """Runs moves against the test's databases and reads back where the rows went."""
-
-    def __init__(self, source: sa.Engine, target: sa.Engine, target_url: str) -> None:
-        self.source = source
-        self.target = target
-        self.target_url = sa.make_url(target_url)
-
-    def run(self, domain: str, market: str = "IT", *, as_of: dt.datetime = AS_OF, plan: Plan = RELAXED) -> MoveResult:
-        return run_move(MOVES[domain], MoveRequest(domain, market, plan, as_of=as_of), self.source, self.target_url)
-
-    def quarantine(self) -> set[tuple[str, str, str, str]]:
-        """(domain, source_ref, reason, market) of every quarantined row."""
-        q = schemas.quarantine
-        with self.target.connect() as conn:
-            return set(conn.execute(sa.select(q.c.domain, q.c.source_ref, q.c.reason, q.c.market)).tuples())
-
-    def rows(self, table: sa.Table) -> dict[str, dict[str, Any]]:
-        """A target table's rows by source_ref, without the table's own surrogate id."""
-        skip = {"entry_id", "source_ref"} | ({"review_id", "initiative_id"} & set(table.primary_key.columns.keys()))
-        with self.target.connect() as conn:
-            return {
-                row["source_ref"]: {k: v for k, v in row.items() if k not in skip}
-                for row in conn.execute(sa.select(table)).mappings()
-            }
-
-    def refs(self, table: sa.Table) -> set[str]:
-        return set(self.rows(table))
-
-    def mi_initiative_id(self, initiative_id: int) -> int:
-        t = MI_INITIATIVES
-        with self.target.connect() as conn:
-            return conn.execute(
-                sa.select(t.c.initiative_id).where(t.c.source_ref == f"poco:initiative:{initiative_id}")
-            ).scalar_one()
-
-    def dump(self) -> dict[str, list[tuple]]:
-        """Every row of the Xiaomi tables and of the bookkeeping a move writes, in a fixed order."""
-        with self.target.connect() as conn:
-            return {t.name: [tuple(r) for r in conn.execute(sa.select(t).order_by(*t.columns))] for t in DUMPED}
+from poco_migration.moves.engine import GateFailed, MoveError
+from poco_migration.report import build_report
 
 
 @pytest.fixture(autouse=True)
 def _no_data_docs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POCO_MIGRATION_DATA_DOCS", "off")
-
-
-@pytest.fixture
-def mig(source_engine: sa.Engine, target_engine: sa.Engine, db_urls: dict[str, str]) -> Migration:
-    return Migration(source_engine, target_engine, db_urls["target"])
 
 
 def points_ref(user_id: int) -> str:
@@ -372,6 +320,51 @@ def test_participants_unlinked_account(mig: Migration) -> None:
     assert mig.refs(MI_PARTICIPANTS) == participant_refs((501, 1), (501, 2), (501, 3), (501, 4))
 
 
+def test_participants_of_a_refused_initiatives_move_wait_and_the_rest_is_quarantined(mig: Migration) -> None:
+    """Gates: a refused move's quarantined rows are recorded all the same, and so are the participants'
+    that do not depend on it: the unlinked ones, the orphans of a missing, draft or quarantined initiative.
+    The participants of the refused initiatives wait (in neither place) until their initiative moves.
+    """
+    insert(mig.source, USERS, *linked_users(1, 6), user(7, mi_account_id=None))
+    bad_dates = {"starts_at": dt.datetime(2024, 10, 2), "ends_at": dt.datetime(2024, 10, 1)}
+    insert(
+        mig.source,
+        INITIATIVES,
+        initiative(501),
+        initiative(502, **bad_dates),
+        initiative(505, **bad_dates),
+        initiative(503, status="draft"),
+    )
+    waiting = [(501, 1), (501, 5), (501, 6)]
+    recorded = {
+        ("participants", "poco:participant:501:7", "unlinked_account", "IT"),
+        ("participants", "poco:participant:404:2", "orphan", "IT"),
+        ("participants", "poco:participant:503:3", "orphan", "IT"),
+        ("participants", "poco:participant:502:4", "orphan", "IT"),
+    }
+    pairs = [*waiting, (501, 7), (404, 2), (503, 3), (502, 4)]
+    insert(mig.source, PARTICIPANTS, *(participant(i, u) for i, u in pairs))
+
+    with pytest.raises(GateFailed):  # 2 of 3 initiatives quarantined: over 0.5
+        mig.run("initiatives")
+    with pytest.raises(MoveError, match=r"1 initiatives are in scope but have not moved yet \(poco:initiative:501\)"):
+        mig.run("participants")
+
+    initiatives = {(d, r, why, m) for d, r, why, m in mig.quarantine() if d == "initiatives"}
+    assert mig.quarantine() - initiatives == recorded
+    assert mig.refs(MI_PARTICIPANTS) == set()
+
+    for initiative_id in (502, 505):
+        update(
+            mig.source, INITIATIVES, {"initiative_id": initiative_id}, ends_at=dt.datetime(2024, 12, 1), updated_at=T1
+        )
+    assert mig.run("initiatives", as_of=LATER).status == "moved"
+    assert mig.run("participants", as_of=LATER).status == "moved"
+
+    assert mig.refs(MI_PARTICIPANTS) == participant_refs(*waiting, (502, 4))
+    assert mig.quarantine() == recorded - {("participants", "poco:participant:502:4", "orphan", "IT")}
+
+
 # --- scope -----------------------------------------------------------------------------------
 
 
@@ -558,6 +551,58 @@ def test_points_are_converted_at_the_markets_rate_rounded_half_up(mig: Migration
     assert ledger_sum(mig, 1) == 6
 
 
+def test_points_at_non_integer_rates_are_credited_exactly_and_pass_every_gate(mig: Migration) -> None:
+    """Points are money: the move, its gates and the report in exact decimal arithmetic, half up.
+
+    355 x 0.7 is 248.5 (249), which binary floating point computes as 248.49999999999997: a gate
+    in floats saw a gap of 0.5000000000000284 and refused the market. Every rate below, and the
+    exact halves, must credit the rounded-half-up amount with every gate passed (a full move,
+    so the totals are reconciled too); 858993459 x 2.5 = 2147483647.5 rounds past the ledger's
+    32-bit delta and is quarantined, 858993458 x 2.5 fits.
+    """
+    rates = {"IT": "0.7", "PL": "1.15", "TH": "0.35", "ES": "2.5", "FR": "0.5"}
+    balances = {
+        "IT": {1: 355, 2: 5, 3: 1, 4: 2},
+        "PL": {11: 10, 12: 30, 13: 7},
+        "TH": {21: 10, 22: 30, 23: 3},
+        "ES": {31: 1, 32: 3, 33: 858993458, 34: 858993459},
+        "FR": {41: 1, 42: 7, 43: 355},
+    }
+    plan = RELAXED
+    for market, rate in rates.items():
+        plan = with_rate(plan, market, Decimal(rate))
+    for market, accounts in balances.items():
+        insert(mig.source, USERS, *(user(uid, market=market) for uid in accounts))
+        insert(mig.source, ACCOUNTS, *(account(uid, balance) for uid, balance in accounts.items()))
+
+    for market in rates:
+        result = mig.run("points", market, plan=plan, full=True)
+        assert result.status == "moved" and all(c.success for c in result.checkpoints), result.message
+
+    credited = {ref: row["delta"] for ref, row in mig.rows(LEDGER).items()}
+    assert credited == {
+        **{"poco:points:1": 249, "poco:points:2": 4, "poco:points:3": 1, "poco:points:4": 1},
+        **{"poco:points:11": 12, "poco:points:12": 35, "poco:points:13": 8},
+        **{"poco:points:21": 4, "poco:points:22": 11, "poco:points:23": 1},
+        **{"poco:points:31": 3, "poco:points:32": 8, "poco:points:33": 2147483645},
+        **{"poco:points:41": 1, "poco:points:42": 4, "poco:points:43": 178},
+    }
+    assert mig.quarantine() == {("points", "poco:points:34", "out_of_range", "ES")}
+
+    update(mig.source, ACCOUNTS, {"user_id": 1}, balance=357, updated_at=T1)  # 249.9: one more point
+    update(mig.source, ACCOUNTS, {"user_id": 12}, balance=31, updated_at=T1)  # 35.65: 36
+    assert mig.run("points", "IT", as_of=LATER, plan=plan).status == "moved"
+    assert mig.run("points", "PL", as_of=LATER, plan=plan).status == "moved"
+    assert mig.rows(LEDGER)["poco:points:1:1"]["delta"] == 1
+    assert mig.rows(LEDGER)["poco:points:12:1"]["delta"] == 1
+
+    report = build_report(mig.source, mig.target, plan)
+    expected = {"IT": 250 + 4 + 1 + 1, "PL": 12 + 36 + 8, "TH": 16, "ES": 2147483656, "FR": 183}
+    assert {m: report["points"][m]["source"] for m in rates} == expected
+    assert {m: report["points"][m]["target"] for m in rates} == expected
+    assert report["totals"]["drift"] == 0
+
+
 # --- changes after the move ----------------------------------------------------------------
 
 
@@ -742,6 +787,80 @@ def test_a_moved_row_that_becomes_invalid_is_held_where_it_is(mig: Migration) ->
     assert {t: rows for t, rows in mig.dump().items() if t.startswith("mi_")} == {
         t: rows for t, rows in before.items() if t.startswith("mi_")
     }
+
+
+def test_timestamps_in_both_spellings_are_compared_as_instants_by_every_gate(mig: Migration) -> None:
+    """On SQLite the contract allows ``...:04`` and ``...:04.000000`` for one instant.
+
+    An initiative ending at the instant it starts is valid, whatever the spelling of either
+    side; compared as text, ``...:04`` sorts before ``...:04.000000`` and the extract gate
+    refused the market under the plan's real ratio (0.01). PostgreSQL stores instants: the
+    same rows pass there too.
+    """
+    at = dt.datetime(2024, 9, 1, 9, 0, 4)
+    spelled = {  # initiative: (starts_at, ends_at) as SQLite text
+        501: ("2024-09-01 09:00:04.000000", "2024-09-01 09:00:04"),
+        502: ("2024-09-01 09:00:04", "2024-09-01 09:00:04.000000"),
+        503: ("2024-09-01 09:00:04.500000", "2024-09-01 09:00:05"),
+        504: ("2024-09-01 09:00:04", "2024-09-01 09:00:04.000001"),
+    }
+    instants = {
+        501: (at, at),
+        502: (at, at),
+        503: (at + dt.timedelta(microseconds=500_000), at + dt.timedelta(seconds=1)),
+        504: (at, at + dt.timedelta(microseconds=1)),
+    }
+    insert(mig.source, USERS, *linked_users(1, 4))
+    insert(mig.source, INITIATIVES, *(initiative(i, starts_at=s, ends_at=e) for i, (s, e) in instants.items()))
+    insert(mig.source, PARTICIPANTS, *(participant(i, i - 500) for i in instants))
+    if mig.source.dialect.name == "sqlite":
+        with mig.source.begin() as conn:
+            for i, (starts, ends) in spelled.items():
+                conn.execute(
+                    sa.text("UPDATE poco_initiatives SET starts_at = :s, ends_at = :e WHERE initiative_id = :i"),
+                    {"s": starts, "e": ends, "i": i},
+                )
+
+    for domain in ("initiatives", "participants"):
+        result = mig.run(domain, plan=PLAN, full=True)
+        assert result.status == "moved" and all(c.success for c in result.checkpoints), result.message
+
+    assert mig.quarantine() == set()
+    moved = mig.rows(MI_INITIATIVES)
+    assert {ref: (row["starts_at"], row["ends_at"]) for ref, row in moved.items()} == {
+        f"poco:initiative:{i}": pair for i, pair in instants.items()
+    }
+    assert mig.refs(MI_PARTICIPANTS) == participant_refs(*((i, i - 500) for i in instants))
+
+
+def test_a_held_row_is_not_a_defect_of_later_moves(mig: Migration) -> None:
+    """A moved balance that turns negative is held, not quarantined: under the plan's real ratio
+    (0.01) it must not refuse the market's later syncs or its cutover (1 of 10 would be 10 %).
+    It is recorded as held until it is valid again, then it is adjusted like any balance."""
+    insert(mig.source, USERS, *linked_users(1, 10))
+    insert(mig.source, ACCOUNTS, *(account(uid, 10 * uid) for uid in range(1, 11)))
+    assert mig.run("points", plan=PLAN, full=True).status == "moved"
+
+    update(mig.source, ACCOUNTS, {"user_id": 2}, balance=-5, updated_at=T1)
+    assert mig.run("points", as_of=LATER, plan=PLAN).changes["held"] == 1
+    update(mig.source, ACCOUNTS, {"user_id": 3}, balance=31, updated_at=T2)
+    assert mig.run("points", as_of=LATEST, plan=PLAN).changes["updated"] == 1
+    cutover = mig.run("points", as_of=LATEST + dt.timedelta(days=1), plan=PLAN, full=True)
+
+    assert cutover.status == "moved" and [c.success for c in cutover.checkpoints] == [True, True, True]
+    h = schemas.held
+    with mig.target.connect() as conn:
+        assert conn.execute(sa.select(h.c.domain, h.c.source_ref, h.c.market, h.c.reason)).all() == [
+            ("points", "poco:points:2", "IT", "negative_balance")
+        ]
+    assert mig.quarantine() == set()
+    assert ledger_sum(mig, 2) == 20
+
+    update(mig.source, ACCOUNTS, {"user_id": 2}, balance=25, updated_at=T2 + dt.timedelta(days=2))
+    mig.run("points", as_of=LATEST + dt.timedelta(days=3), plan=PLAN)
+    assert ledger_sum(mig, 2) == 25
+    with mig.target.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(h)).scalar() == 0
 
 
 # --- idempotency ----------------------------------------------------------------------------

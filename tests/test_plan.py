@@ -94,6 +94,16 @@ def test_a_good_plan_loads_with_its_rates(tmp_path) -> None:
         ("cutover: 2024-11-29", "cutover: 2024-13-01", ":7: waves[0].markets[0].cutover: '2024-13-01' is not a date"),
         ("market: IT", "market: it", ":7: waves[0].markets[0].market: 'it' is not an upper-case two-letter code"),
         ("conversion_rate: 1.5", "conversion_rate: -1", ":7: waves[0].markets[0].conversion_rate: -1 must be greater"),
+        (
+            "conversion_rate: 1.5",
+            "conversion_rate: 0.0000001",
+            ":7: waves[0].markets[0].conversion_rate: 1E-7 must be at",
+        ),
+        (
+            "conversion_rate: 1.5",
+            "conversion_rate: 1000.5",
+            "conversion_rate: 1000.5 must be at most 1000",
+        ),
         ("max_quarantine_ratio: 0.02", "max_quarantine_ratio: 2", ":2: max_quarantine_ratio: 2 is not in [0, 1)"),
         ("cutover: 2024-11-29", "cutover: 2024-09-01", ":7: waves[0].markets[0].cutover: 2024-09-01 is not between"),
         ("name: w1", "name: w1\n    colour: red", ":5: waves[0].colour: unknown field"),

@@ -4,19 +4,27 @@ Then the whole plan again must leave the target byte for byte as it was."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import hashlib
 import json
 import os
+import re
+from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from poco_migration import schemas
 from poco_migration.archive import verify
 from poco_migration.cli import main
+from poco_migration.moves.engine import ref_ids
 from poco_migration.plan import load_plan
 from poco_migration.rehearsal import planned_runs
 
+REPO = Path(__file__).resolve().parents[1]
 TARGET_TABLES = (
     schemas.mi_points_ledger,
     schemas.mi_reviews,
@@ -50,10 +58,149 @@ def test_planned_runs_follow_the_calendar() -> None:
     assert len(runs) == len(syncs) + len(cutovers) + 1 == 97
 
 
-def test_whole_plan_rehearses_green_and_again_changes_nothing(connections, capsys, tmp_path) -> None:
+# The rehearsal's plan: the shipped calendar, with non-integer points conversion rates
+# (exact halves at 0.5 and 2.5) that the shipped plan, all at 1, never exercises.
+RATES = {"IT": "0.7", "PL": "1.15", "TH": "0.35", "ES": "2.5", "FR": "0.5", "DE": "1.5"}
+# Between the two windows, on POCO: rows of markets still syncing change after their move.
+LIVE = dt.datetime(2024, 11, 30, 12, 0)  # after the 30 Nov sync, read by the 1 Dec one
+SYNCING = ("ES", "FR", "DE", "MY", "PH", "ID", "IN", "GL")  # not frozen on 30 Nov
+SOURCE_TIMESTAMPS = {
+    schemas.poco_users: ("created_at", "updated_at"),
+    schemas.poco_points_accounts: ("updated_at",),
+    schemas.poco_points_transactions: ("created_at",),
+    schemas.poco_reviews: ("created_at", "updated_at"),
+    schemas.poco_initiatives: ("starts_at", "ends_at", "updated_at"),
+    schemas.poco_initiative_participants: ("joined_at", "updated_at"),
+}
+
+
+def plan_with_rates(path: Path) -> Path:
+    """config/plan.yaml, with RATES set on their markets."""
+    text = (REPO / "config" / "plan.yaml").read_text()
+    for market, rate in RATES.items():
+        text = re.sub(
+            rf"{{market: {market}, cutover: ([0-9-]+)(?:, conversion_rate: [0-9.]+)?}}",
+            rf"{{market: {market}, cutover: \1, conversion_rate: {rate}}}",
+            text,
+        )
+    path.write_text(text)
+    return path
+
+
+def mix_spellings(source: sa.Engine) -> None:
+    """On SQLite, every other row's timestamps as ``...:SS`` (no fraction), the rest as SQLAlchemy
+    wrote them (``...:SS.ffffff``); every fifth initiative ends at the instant it starts, the two
+    sides spelled differently. Both spellings are the contract's; PostgreSQL has none."""
+    if source.dialect.name != "sqlite":
+        return
+    with source.begin() as conn:
+        for table, columns in SOURCE_TIMESTAMPS.items():
+            key = table.primary_key.columns.values()[0]
+            short = {c: sa.func.substr(table.c[c], 1, 19) for c in columns}
+            conn.execute(sa.update(table).where(key % 2 == 0).values(short))
+        i = schemas.poco_initiatives
+        second = sa.func.substr(i.c.starts_at, 1, 19, type_=sa.Text)
+        conn.execute(
+            sa.update(i)
+            .where(i.c.initiative_id % 5 == 0, i.c.starts_at.is_not(None))
+            .values(starts_at=sa.func.substr(i.c.starts_at, 1, 19, type_=sa.Text) + ".000000", ends_at=second)
+        )
+
+
+def first_ids(conn: sa.Connection, table: sa.Table, domain: str, n: int, skip: int = 0) -> list[int]:
+    """The ids of the first ``n`` (after ``skip``) rows of a domain in ``moved`` or the quarantine,
+    among the markets still syncing."""
+    rows = conn.execute(
+        sa.select(table.c.source_ref)
+        .where(table.c.domain == domain, table.c.market.in_(SYNCING))
+        .order_by(table.c.source_ref)
+        .offset(skip)
+        .limit(n)
+    ).scalars()
+    return [ref_ids(ref)[0] for ref in rows]
+
+
+def live_changes(source: sa.Engine, target: sa.Engine) -> dict[str, list[int]]:
+    """What a live POCO does before its markets freeze: deletes moved reviews (they become
+    ``removed``) and a quarantined one (it leaves scope), zeroes moved balances, makes a moved
+    balance negative (held), cancels a moved initiative. Markets still syncing. (At this scale
+    the seed quarantines no account of them: test_report.py zeroes a quarantined balance.)"""
+    m, q = schemas.moved, schemas.quarantine
+    with target.connect() as conn:
+        changes = {
+            "moved reviews deleted": first_ids(conn, m, "reviews", 3),
+            "quarantined reviews deleted": first_ids(conn, q, "reviews", 1),
+            "moved balances zeroed": first_ids(conn, m, "points", 2),
+            "moved balances negative": first_ids(conn, m, "points", 1, skip=2),
+            "moved initiatives cancelled": first_ids(conn, m, "initiatives", 1),
+        }
+    assert all(changes.values()), changes
+    r, a, i = schemas.poco_reviews, schemas.poco_points_accounts, schemas.poco_initiatives
+    deleted = changes["moved reviews deleted"] + changes["quarantined reviews deleted"]
+    zeroed = changes["moved balances zeroed"]
+    with source.begin() as conn:
+        conn.execute(sa.update(r).where(r.c.review_id.in_(deleted)).values(status="deleted", updated_at=LIVE))
+        conn.execute(sa.update(a).where(a.c.user_id.in_(zeroed)).values(balance=0, updated_at=LIVE))
+        negative = a.c.user_id.in_(changes["moved balances negative"])
+        conn.execute(sa.update(a).where(negative).values(balance=-5, updated_at=LIVE))
+        cancelled = i.c.initiative_id.in_(changes["moved initiatives cancelled"])
+        conn.execute(sa.update(i).where(cancelled).values(status="cancelled", updated_at=LIVE))
+    return changes
+
+
+def expected_credits(source: sa.Engine) -> dict[int, int]:
+    """Each valid account's balance at its market's rate, rounded half up, computed here apart
+    from the move: linked, not negative, within the ledger's 32-bit delta."""
+    plan = load_plan()
+    a, u = schemas.poco_points_accounts, schemas.poco_users
+    query = (
+        sa.select(a.c.user_id, a.c.balance, u.c.market)
+        .join(u, u.c.user_id == a.c.user_id)
+        .where(u.c.mi_account_id.is_not(None), a.c.balance >= 0)
+    )
+    credits = {}
+    with source.connect() as conn:
+        for user_id, balance, market in conn.execute(query):
+            code = market.strip().upper() if market and market.strip().upper() in plan.codes else "GL"
+            rate = Decimal(RATES.get(code, "1"))
+            credit = int((balance * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+            if credit < 2**31:
+                credits[user_id] = credit
+    return credits
+
+
+def ledger_sums(target: sa.Engine) -> dict[int, int]:
+    ledger = schemas.mi_points_ledger
+    sums: dict[int, int] = {}
+    with target.connect() as conn:
+        for ref, delta in conn.execute(sa.select(ledger.c.source_ref, ledger.c.delta)):
+            sums[ref_ids(ref)[0]] = sums.get(ref_ids(ref)[0], 0) + delta
+    return sums
+
+
+@pytest.fixture
+def rated_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The plan in force is config/plan.yaml with RATES, for this test only."""
+    monkeypatch.setenv("POCO_MIGRATION_PLAN", str(plan_with_rates(tmp_path / "plan.yaml")))
+    load_plan.cache_clear()
+    yield
+    load_plan.cache_clear()
+
+
+@pytest.mark.usefixtures("rated_plan")
+def test_whole_plan_rehearses_green_through_live_changes_and_again_changes_nothing(
+    connections, capsys, tmp_path
+) -> None:
+    """The whole plan, as POCO really is: non-integer rates, both timestamp spellings (SQLite),
+    and rows that change after their move between two windows. Every gate passes, the report
+    reconciles to drift 0, every valid account holds exactly its rounded-half-up credit, every
+    POCO page lands under mi.com/global; then the whole plan again changes nothing."""
+    source, target = sa.create_engine(connections["source"]), sa.create_engine(connections["target"])
     assert main(["seed", "--scale", "300", "--seed", "7"]) == 0
+    mix_spellings(source)
     report_path = tmp_path / "report.json"
     assert main(["rehearse", "--to", "2024-11-30", "--json", str(report_path)]) == 0
+    changes = live_changes(source, target)
     assert main(["rehearse", "--from", "2024-12-01", "--json", str(report_path)]) == 0
     out = capsys.readouterr().out
     assert "[58/58] 2024-11-30 poco_migration_sync: ok" in out  # two windows: 58 runs, then 39
@@ -63,31 +210,47 @@ def test_whole_plan_rehearses_green_and_again_changes_nothing(connections, capsy
     assert report["totals"]["drift"] == 0
     assert report["gates"]["failed"] == 0
     assert report["totals"]["moved"] + report["totals"]["quarantined"] == report["totals"]["in_scope"]
+    assert report["totals"]["retained"] == sum(len(v) for k, v in changes.items() if "negative" not in k)
     for market in load_plan().codes:
         points = next(r for r in report["rows"] if r["market"] == market and r["domain"] == "points")
         assert points["moved"] > 0, market
         assert report["points"][market]["source"] == report["points"][market]["target"] > 0
-    assert report["points"]["ALL"]["ledger"] == report["points"]["ALL"]["target"]
+    assert report["points"]["ALL"]["held"] == 1
+    assert (
+        report["points"]["ALL"]["ledger"] == report["points"]["ALL"]["target"] + report["points"]["ALL"]["held_points"]
+    )
+    credits, sums = expected_credits(source), ledger_sums(target)
+    held = changes["moved balances negative"]
+    assert {u: sums.get(u, 0) for u in credits} == credits
+    assert set(sums) - set(credits) == set(held)
+    r = schemas.mi_reviews
+    with target.connect() as conn:
+        removed = conn.execute(sa.select(r.c.source_ref).where(r.c.status == "removed")).scalars().all()
+    assert {f"poco:review:{i}" for i in changes["moved reviews deleted"]} <= set(removed)
 
     # Every checkpoint result is kept, each with a Data Docs page a person can open.
     c = schemas.checkpoints
-    with sa.create_engine(connections["target"]).connect() as conn:
+    with target.connect() as conn:
         pages = conn.execute(sa.select(c.c.stage, c.c.data_docs)).all()
     assert {stage for stage, _ in pages} == {"extract", "staged", "reconciled"}
     assert len(pages) == report["gates"]["passed"]
     assert all(Path(url.removeprefix("file://")).is_file() for _, url in pages)
 
-    # Each cutover wrote its market's redirect map; the shutdown archived the source.
+    # Each cutover wrote its market's redirect map, every POCO page to mi.com/global; the
+    # shutdown archived the source.
     output = Path(os.environ["POCO_MIGRATION_OUTPUT"])
     maps = {p.name for p in (output / "redirects").glob("*.map")}
     assert maps == {f"poco_redirects_{m.lower()}.map" for m in load_plan().codes}
+    for table in (output / "redirects").glob("*.csv"):
+        with table.open(newline="") as rows:
+            targets = [row["target"] for row in csv.DictReader(rows)]
+        assert targets and all(t.startswith("https://www.mi.com/global/") for t in targets), table.name
     archive = output / "archive" / "poco_source_20241231"
     assert verify(archive) == []
     assert (output / "app" / "retirement_notice.json").is_file()
 
-    target = sa.create_engine(connections["target"])
     first = checksum(target)
-    with sa.create_engine(connections["source"]).connect() as conn:
+    with source.connect() as conn:
         frozen = conn.execute(sa.select(sa.func.count()).where(schemas.poco_market_state.c.frozen_at.is_not(None)))
         assert frozen.scalar() == len(load_plan().codes)
 

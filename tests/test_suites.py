@@ -44,8 +44,9 @@ MARKET = "IT"
 ROWS = 10
 MOVE_ID = "move-1"
 PARAMETERS = {"max_quarantine_ratio": 0.1, "min_valid_share": 0.9}
-# IT's points convert at 0.5 here: a negative balance can then be staged with a
-# credit of 0 and a conversion gap of 0.5, so that only the balance's expectation fails.
+# IT's points convert at 0.5 here: a negative balance of -1 can then be staged with a
+# credit of 0 (-0.5 rounds to 0 in the gate's integer arithmetic), so that only the
+# balance's expectation fails.
 PLAN = dataclasses.replace(
     load_plan(),
     markets=tuple(
@@ -339,10 +340,11 @@ CASES = [
          [{"balance": None, "credit": -1}, {"balance": 2**32, "credit": 2**31}],
          [{"balance": 0, "credit": 0}, {"balance": 2**32 - 2, "credit": 2**31 - 1}],
          sample(-1, 2**31)),
-    Case("points.staged", BETWEEN, "conversion_gap",
-         [{"balance": 3, "credit": 3}],
-         [{"balance": 3, "credit": 2}, {"balance": 3, "credit": 1}],
-         sample(1.5)),
+    # 3 x 0.5 = 1.5 rounds half up to 2 (exactly): 1 and 3 are refused, 7 -> 4 and 355 -> 178 pass.
+    Case("points.staged", PAIR_EQUAL, None,
+         [{"balance": 3, "credit": 3}, {"balance": 3, "credit": 1}],
+         [{"balance": 3, "credit": 2}, {"balance": 7, "credit": 4}, {"balance": 355, "credit": 178}],
+         sample((3, 2), (1, 2))),
     # reviews.staged
     unreachable("reviews.staged", NOT_NULL, "source_ref", sample(None), source_ref=None),
     unreachable("reviews.staged", UNIQUE, "source_ref", sample(*["poco:review:1"] * 2)),

@@ -121,6 +121,33 @@ def _observed(result: dict[str, Any]) -> Any:
     }
 
 
+def comparable(query: sa.Select, dialect: str) -> sa.Select:
+    """The query's rows with every timestamp in one spelling of its instant, on SQLite.
+
+    SQLite keeps timestamps as text, and the contract allows ``...:04`` and ``...:04.000000``
+    for the same instant: compared as text, the first is before the second. A gate must
+    judge instants (and dates as dates), as the move does after parsing them, so each
+    timestamp is rewritten ``YYYY-MM-DD HH:MM:SS.ffffff`` (SQLAlchemy's own spelling) and
+    each date ``YYYY-MM-DD`` before GX sees it. PostgreSQL has real types: nothing to do."""
+    if dialect != "sqlite":
+        return query
+    rows = query.subquery()
+    return sa.select(*(_one_spelling(column).label(column.name) for column in rows.c))
+
+
+def _one_spelling(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    if isinstance(column.type, sa.DateTime):
+        text = sa.type_coerce(column, sa.Text)
+        dot = sa.func.instr(text, ".")
+        fraction = sa.case(
+            (dot > 0, sa.func.substr(sa.func.substr(text, dot + 1, 6) + "000000", 1, 6)), else_=sa.literal("000000")
+        )
+        return sa.type_coerce(sa.func.strftime("%Y-%m-%d %H:%M:%S", text), sa.Text) + "." + fraction
+    if isinstance(column.type, sa.Date):
+        return sa.type_coerce(sa.func.date(sa.type_coerce(column, sa.Text)), sa.Text)
+    return column
+
+
 class Gatekeeper:
     """The GX context of one move, bound to that move's shared connection."""
 
@@ -193,6 +220,8 @@ class Gatekeeper:
         began = time.perf_counter()
         datasource = self.datasources[database]
         definitions = []
+        dialect = datasource.get_engine().dialect.name
+        validations = [(suite, comparable(query, dialect)) for suite, query in validations]
         temporary = [self._materialised(query, datasource) for _, query in validations] if database == "target" else []
         for n, (suite_name, query) in enumerate(validations):
             rows = sa.select(temporary[n]) if temporary else query

@@ -93,7 +93,7 @@ _TARGET_ROWS = (
     ("initiatives", schemas.mi_initiatives),
     ("reviews", schemas.mi_reviews),
 )
-_BOOKKEEPING_ROWS = (schemas.moved, schemas.quarantine, schemas.points_balances, schemas.watermarks)
+_BOOKKEEPING_ROWS = (schemas.moved, schemas.quarantine, schemas.held, schemas.points_balances, schemas.watermarks)
 
 
 def rollback(target: Engine, source: Engine, market: str) -> dict[str, int]:

@@ -101,6 +101,11 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+# The conversion rates a plan may set: exact decimals, small enough that a 32-bit balance
+# times the rate's numerator stays far inside 64-bit integers.
+MAX_RATE, RATE_STEP = Decimal(1000), Decimal("0.000001")
+
+
 @cache
 def load_plan(path: str | os.PathLike[str] | None = None, shift_days: int | None = None) -> Plan:
     """Load and validate the plan; cached, because every DAG file of a parse asks for it."""
@@ -197,6 +202,10 @@ class _Reader:
         rate = self.decimal(rate_node, f"{field}.conversion_rate") if rate_node else Decimal(1)
         if rate <= 0:
             raise self.fail(rate_node, f"{field}.conversion_rate", f"{rate} must be greater than 0")
+        if rate > MAX_RATE or rate != rate.quantize(RATE_STEP):
+            # The gates recompute credits in 64-bit integers (balance x the rate's exact fraction).
+            problem = f"{rate} must be at most {MAX_RATE}, with at most {-RATE_STEP.as_tuple().exponent} decimals"
+            raise self.fail(rate_node, f"{field}.conversion_rate", problem)
         return MarketPlan(str(code_node.value), wave, start, cutover, rate), code_node
 
     def check_markets(self, markets: list[tuple[MarketPlan, yaml.Node]], shutdown: dt.date, root: yaml.Node) -> None:

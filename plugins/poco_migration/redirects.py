@@ -4,7 +4,9 @@ When a market's site closes, each of its pages (``poco_site_pages``) must answer
 single 301 straight to its new home on mi.com: a product to the same product on
 mi.com, a review to that product's reviews, a moved initiative to the POCO
 section's page for it, and so on (``config/redirects.yaml`` holds the rules, because
-the targets are an editorial decision, not code). The map is built from the
+the targets are an editorial decision, not code). All of them under the one
+destination POCO announced, https://www.mi.com/global/, unless the configuration
+opts a market in to its own mi.com locale (``locale_markets``). The map is built from the
 databases, checked as a whole (:func:`validate`), written out as an nginx ``map`` and
 a CSV, and once deployed verified over HTTP (:func:`probe`). The app's API answers
 410 Gone with a pointer to the Mi Store (:func:`check_app_retired`).
@@ -28,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import sqlalchemy as sa
@@ -38,6 +40,7 @@ from urllib3.util.retry import Retry
 
 from poco_migration import schemas
 from poco_migration.config_files import read_yaml
+from poco_migration.plan import load_plan
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,7 +48,7 @@ R = TypeVar("R")
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "config" / "redirects.yaml"
 PAGE_KINDS = ("home", "product", "review", "initiative", "community", "store", "support", "account", "other")
 FALLBACK = "fallback"
-NO_LOCALE = "no_locale"
+RULE_FIELDS = {"poco_hosts", "target_host", "destination", "locale_markets", "locales", "targets", "app"}
 # The placeholders each target template may use, beyond {locale}.
 PLACEHOLDERS = {"product": {"mi_product_id"}, "review": {"mi_product_id"}, "initiative": {"mi_initiative_id"}}
 BATCH_ROWS = 5_000
@@ -53,6 +56,10 @@ BATCH_ROWS = 5_000
 REVIEW_ID = r"^[1-9][0-9]{0,17}$"
 MARKET_CODE = re.compile(r"^[A-Z]{2}$")
 LOCALE = re.compile(r"^[a-z0-9-]+$")
+# The destination's path: one locale, e.g. /global/.
+DESTINATION_PATH = re.compile(r"^/([a-z0-9-]+)/$")
+# What a browser takes as a path separator (WHATWG URL: a backslash too, for https).
+PATH_SEPARATOR = re.compile(r"[/\\]")
 NGINX_VARIABLE = re.compile(r"^\$[a-z_][a-z0-9_]*$")
 # What nginx cannot take literally in a map value: `$` starts a variable and has no escape.
 NGINX_UNSAFE_VALUE = re.compile(r"[$\s\x00-\x1f\x7f]")
@@ -85,15 +92,28 @@ class Rules:
 
     poco_hosts: frozenset[str]
     target_host: str
-    poco_section: str
+    destination: str
+    # The destination's locale path (``global``), read from ``destination``.
+    global_locale: str
     locales: Mapping[str, str]
+    locale_markets: frozenset[str]
     targets: Mapping[str, str]
     app: AppRules
+
+    def locale(self, market: str | None) -> str:
+        """The ``{locale}`` of a page of ``market``: the destination's, as POCO announced,
+        unless the configuration opted the market in to its own (``locale_markets``)."""
+        return self.locales[market] if market in self.locale_markets else self.global_locale
+
+    def root_paths(self, market: str | None) -> tuple[str, ...]:
+        """The paths on ``target_host`` that a target of ``market`` may be under."""
+        own = (f"/{self.locales[market]}/",) if market in self.locale_markets else ()
+        return (f"/{self.global_locale}/", *own)
 
 
 class Redirect(NamedTuple):
     """One POCO URL and where it goes; ``rule`` is the target template used (a page
-    kind, ``fallback`` or ``no_locale``), so that reports can count the fallbacks."""
+    kind or ``fallback``), so that reports can count the fallbacks."""
 
     source: str
     target: str
@@ -105,7 +125,8 @@ class Redirect(NamedTuple):
 
 class Problem(NamedTuple):
     """Why a redirect map must not be deployed: ``kind`` is one of ``missing``,
-    ``duplicate``, ``loop``, ``chain``, ``poco_target``, ``not_https``, ``off_host``."""
+    ``duplicate``, ``loop``, ``chain``, ``poco_target``, ``not_https``, ``off_host``,
+    ``off_destination``."""
 
     kind: str
     source: str
@@ -178,7 +199,7 @@ def load_rules(path: str | os.PathLike[str] | None = None) -> Rules:
 
 
 def _rules(raw: Any) -> Rules:
-    top = _fields(raw, "rules", {"poco_hosts", "target_host", "poco_section", "locales", "targets", "app"})
+    top = _fields(raw, "rules", RULE_FIELDS)
     target_host = _text(top["target_host"], "target_host").lower()
     hosts = top["poco_hosts"]
     if not isinstance(hosts, list) or not hosts:
@@ -186,18 +207,23 @@ def _rules(raw: Any) -> Rules:
     poco_hosts = frozenset(_text(h, f"poco_hosts[{i}]").lower() for i, h in enumerate(hosts))
     if target_host in poco_hosts:
         raise RulesError(f"target_host: {target_host} is a POCO host")
+    destination, global_locale = _destination(top["destination"], target_host)
     locales = _locales(top["locales"])
     targets = _fields(top["targets"], "targets", {*PAGE_KINDS, FALLBACK})
     for kind, template in targets.items():
-        _template(template, f"targets.{kind}", PLACEHOLDERS.get(kind, set()), locales, target_host)
-    return Rules(
+        _template(template, f"targets.{kind}", PLACEHOLDERS.get(kind, set()))
+    rules = Rules(
         poco_hosts=poco_hosts,
         target_host=target_host,
-        poco_section=_https(top["poco_section"], "poco_section", target_host),
+        destination=destination,
+        global_locale=global_locale,
         locales=locales,
+        locale_markets=_locale_markets(top["locale_markets"], locales),
         targets=targets,
         app=_app(top["app"]),
     )
+    _check_targets(rules)
+    return rules
 
 
 def _fields(value: Any, field: str, keys: set[str]) -> dict[str, Any]:
@@ -240,9 +266,38 @@ def _locales(value: Any) -> dict[str, str]:
     return value
 
 
-def _template(value: Any, field: str, extra: set[str], locales: Mapping[str, str], host: str) -> None:
-    """A template may only use its kind's placeholders, and renders to https on ``host``
-    for every locale: checked here so that no page can be mapped off the allowed host."""
+def _destination(value: Any, host: str) -> tuple[str, str]:
+    """The destination POCO announced and its locale path, the ``{locale}`` of every market
+    that keeps the default; one locale, so that "under the destination" is unambiguous."""
+    url = _https(value, "destination", host)
+    parts = urlsplit(url)
+    path = DESTINATION_PATH.match(parts.path)
+    if path is None or parts.query or parts.fragment:
+        raise RulesError(f"destination: {url} is not https://{host}/<locale>/ (one locale path, ending with /)")
+    return url, path[1]
+
+
+def _locale_markets(value: Any, locales: Mapping[str, str]) -> frozenset[str]:
+    """The markets opted in to their own locale: each a market of the plan with a locale,
+    so that a typo cannot silently send a market elsewhere, or nowhere."""
+    if not isinstance(value, list):
+        raise RulesError(f"locale_markets: expected a list of market codes (empty: none), got {value!r}")
+    plan_markets = load_plan().codes if value else ()  # the default needs no plan
+    for i, market in enumerate(value):
+        field = f"locale_markets[{i}]"
+        if not isinstance(market, str) or not MARKET_CODE.match(market):
+            raise RulesError(f"{field}: {market!r} is not an upper-case two-letter market code")
+        if market not in plan_markets:
+            raise RulesError(f"{field}: {market!r} is not a market of the plan ({', '.join(plan_markets)})")
+        if market not in locales:
+            raise RulesError(f"{field}: {market!r} has no locale in locales")
+        if market in value[:i]:
+            raise RulesError(f"{field}: {market!r} is listed twice")
+    return frozenset(value)
+
+
+def _template(value: Any, field: str, extra: set[str]) -> None:
+    """A template may only use ``{locale}`` and its kind's placeholders."""
     template = _text(value, field)
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
@@ -252,8 +307,20 @@ def _template(value: Any, field: str, extra: set[str], locales: Mapping[str, str
     if unknown:
         allowed = ", ".join(sorted({"locale", *extra}))
         raise RulesError(f"{field}: unknown placeholder {{{unknown[0]}}} (allowed: {allowed})")
-    for locale in locales.values():
-        _https(template.format(locale=locale, mi_product_id=1, mi_initiative_id=1), field, host)
+
+
+def _check_targets(rules: Rules) -> None:
+    """Every template renders to https on the target host, under the destination (or, for
+    an opted-in market, its own locale) for the default and for each opted-in market:
+    checked at load so that a bad edit fails the DAG parse, not a cutover's gate."""
+    for kind, template in rules.targets.items():
+        for market in (None, *sorted(rules.locale_markets)):
+            url = template.format(locale=rules.locale(market), mi_product_id=1, mi_initiative_id=1)
+            field = f"targets.{kind}" + (f" ({market})" if market else "")
+            _https(url, field, rules.target_host)
+            off = _off_destination(url, urlsplit(url).path, market, rules)
+            if off:
+                raise RulesError(f"{field}: {off}")
 
 
 def _app(value: Any) -> AppRules:
@@ -350,9 +417,7 @@ def _pages_query(market: str | None) -> sa.Select:
 
 def _target(row: sa.Row, rules: Rules, initiatives: Mapping[str, int]) -> tuple[str, str]:
     """The target of one page and the rule that gave it."""
-    locale = rules.locales.get(row.market)
-    if locale is None:
-        return rules.poco_section, NO_LOCALE
+    locale = rules.locale(row.market)
     kind = row.kind
     if kind in ("product", "review"):
         mapped = isinstance(row.mi_product_id, int) and row.mi_product_id > 0
@@ -376,29 +441,31 @@ def validate(redirects: Iterable[Redirect], rules: Rules, expected: Iterable[str
     ``expected`` is every POCO URL the map must cover (:func:`page_urls`). Each
     redirect gets at most one problem about its target, the most telling one: a
     loop, then a chain (the target is itself redirected: two hops), then a POCO
-    target, then a target that is not https or not on the allowed host.
+    target, then a target that is not https or not on the allowed host, then one
+    not under the destination (nor under its market's own locale, when the market
+    opted in to it): the map is checked as built, whatever the templates said.
     """
-    targets: dict[str, str] = {}
+    first: dict[str, Redirect] = {}
     repeats: Counter[str] = Counter()
     for redirect in redirects:
-        if redirect.source in targets:
+        if redirect.source in first:
             repeats[redirect.source] += 1
         else:
-            targets[redirect.source] = redirect.target
-    hops = _hops(targets)
-    problems = [p for source, target in targets.items() if (p := _target_problem(source, target, hops, rules))]
+            first[redirect.source] = redirect
+    hops = _hops(first)
+    problems = [p for redirect in first.values() if (p := _target_problem(redirect, hops, rules))]
     problems += [Problem("duplicate", s, f"mapped {n + 1} times") for s, n in repeats.items()]
-    problems += [Problem("missing", url, "no redirect") for url in expected if url not in targets]
+    problems += [Problem("missing", url, "no redirect") for url in expected if url not in first]
     return problems
 
 
-def _hops(targets: Mapping[str, str]) -> dict[str, str]:
+def _hops(redirects: Mapping[str, Redirect]) -> dict[str, str]:
     """``loop`` or ``chain`` for every source whose target is itself a source.
 
     Each source has one target, so the sources form a functional graph; walking
     each path once, and never again past a node already judged, keeps it linear.
     """
-    edges = {source: target for source, target in targets.items() if target in targets}
+    edges = {source: r.target for source, r in redirects.items() if r.target in redirects}
     verdict: dict[str, str] = {}
     for start in edges:
         path: list[str] = []
@@ -413,7 +480,8 @@ def _hops(targets: Mapping[str, str]) -> dict[str, str]:
     return verdict
 
 
-def _target_problem(source: str, target: str, hops: Mapping[str, str], rules: Rules) -> Problem | None:
+def _target_problem(redirect: Redirect, hops: Mapping[str, str], rules: Rules) -> Problem | None:
+    source, target = redirect.source, redirect.target
     hop = hops.get(source)
     if hop == "loop":
         return Problem("loop", source, f"{target} redirects back to this URL")
@@ -426,7 +494,31 @@ def _target_problem(source: str, target: str, hops: Mapping[str, str], rules: Ru
         return Problem("not_https", source, f"{target} is not https")
     if parts.netloc.lower() != rules.target_host:
         return Problem("off_host", source, f"{target} is not on {rules.target_host}")
-    return None
+    off = _off_destination(target, parts.path, redirect.market, rules)
+    return Problem("off_destination", source, off) if off else None
+
+
+def _off_destination(target: str, path: str, market: str | None, rules: Rules) -> str | None:
+    """Why ``target`` (https on the target host, ``path`` its path) is not where a page of
+    ``market`` may go, or None: under the destination, or under the market's own locale
+    when ``locale_markets`` lists it. Dot segments are refused, because a browser
+    resolves ``/global/../it/`` to ``/it/``."""
+    roots = rules.root_paths(market)
+    if path.startswith(roots) and not _dot_segments(path):
+        return None
+    if market not in rules.locale_markets:
+        because = f" (market {market} is not in locale_markets)" if market else ""
+        return f"{target} is not under the destination {rules.destination}{because}"
+    own = f"https://{rules.target_host}{roots[-1]}"
+    return f"{target} is not under the destination {rules.destination} nor market {market}'s locale {own}"
+
+
+def _dot_segments(path: str) -> bool:
+    """Whether a browser would resolve ``path`` elsewhere: a ``.`` or ``..`` segment, also
+    percent-encoded or after a backslash."""
+    if "." not in path and "%" not in path:  # the common case, kept cheap for a million URLs
+        return False
+    return any(unquote(segment) in (".", "..") for segment in PATH_SEPARATOR.split(path))
 
 
 # --- Output ----------------------------------------------------------------------------

@@ -4,6 +4,14 @@ Every in-scope source row must be moved or quarantined; ``drift`` counts the one
 that are neither (zero when the migration is complete and nothing has changed
 since), and for points the difference between the converted POCO balances and
 what the Xiaomi ledger holds.
+
+"In scope" follows the contract's rules for rows that change after their move: a
+row in scope now, or one that was in scope once and was moved or quarantined
+(``retained``: a moved review deleted since, which is ``removed`` on Xiaomi; a
+quarantined account whose balance went to 0; a moved initiative cancelled since)
+stays where it is and is counted there. A moved account that became invalid
+(negative, unlinked) is ``held``: its credit stays in the ledger, reported apart
+from the drift.
 """
 
 from __future__ import annotations
@@ -11,19 +19,30 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from poco_migration import schemas
 from poco_migration.moves.checks import fits_int32
-from poco_migration.moves.engine import MoveRequest, market_expr
+from poco_migration.moves.engine import KEYS_PER_QUERY, Move, MoveRequest, chunked, market_expr
 from poco_migration.moves.points import convert
 from poco_migration.plan import Plan
 
 REPO = Path(__file__).resolve().parents[2]
+LEGEND = (
+    "in scope: rows due to move now, plus retained ones (in scope once, moved or quarantined, then deleted, "
+    "zeroed or cancelled on POCO); moved: in the Xiaomi tables; quar.: in the quarantine; out: out of scope, "
+    "left on POCO; drift: in scope - moved - quarantined (0 when every row is in exactly one place)"
+)
+POINTS_LEGEND = (
+    "POCO points: balances of valid accounts at the market's rate, rounded half up; credited: the ledger's sum "
+    "for those accounts; held: accounts moved, then invalid on POCO (negative, unlinked), whose credit stays"
+)
 
 
 def default_json_path() -> Path:
@@ -46,30 +65,86 @@ def _target_counts(target: Engine) -> tuple[dict, dict]:
     return moved, reasons
 
 
-def _points(source: Engine, target: Engine, plan: Plan) -> dict[str, dict[str, int]]:
-    """Converted POCO balances of moved-eligible accounts against what the ledger credited."""
-    a, u, b = schemas.poco_points_accounts, schemas.poco_users, schemas.points_balances
-    totals: dict[str, dict[str, int]] = {m: {"source": 0, "target": 0} for m in plan.codes}
-    valid = sa.and_(a.c.balance > 0, u.c.mi_account_id.is_not(None))
+def _retained(src: Connection, target: Connection, move: Move, req: MoveRequest) -> int:
+    """How many of the market's rows out of scope now are moved or quarantined all the same."""
+    m, q = schemas.moved, schemas.quarantine
+    refs = src.execution_options(stream_results=True, yield_per=KEYS_PER_QUERY).execute(move.out_of_scope_refs(req))
+    found = 0
+    for chunk in chunked(refs.scalars(), KEYS_PER_QUERY):
+        kept = sa.union(
+            sa.select(m.c.source_ref).where(m.c.domain == move.domain, m.c.source_ref.in_(chunk)),
+            sa.select(q.c.source_ref).where(q.c.domain == move.domain, q.c.source_ref.in_(chunk)),
+        ).subquery()
+        found += target.execute(sa.select(sa.func.count()).select_from(kept)).scalar_one()
+    return found
+
+
+@dataclass
+class _Points:
+    """One market's points: converted balances of valid accounts against their credits."""
+
+    source: int = 0
+    target: int = 0
+    held: int = 0
+    held_points: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, int]:
+        return {"source": self.source, "target": self.target, "held": self.held, "held_points": self.held_points}
+
+
+def _accounts(source: Engine, plan: Plan) -> Iterator[tuple[int, str, int | None, bool]]:
+    """(user_id, market, balance, linked) of every POCO account, in user_id order."""
+    a, u = schemas.poco_points_accounts, schemas.poco_users
     query = (
-        sa.select(market_expr(u.c.market, plan).label("market"), a.c.balance)
-        .select_from(a.join(u, u.c.user_id == a.c.user_id))
-        .where(valid)
+        sa.select(a.c.user_id, market_expr(u.c.market, plan), a.c.balance, u.c.mi_account_id.is_not(None))
+        .select_from(a.outerjoin(u, u.c.user_id == a.c.user_id))
+        .order_by(a.c.user_id)
     )
     with source.connect() as conn:
-        for market, balance in conn.execution_options(stream_results=True, yield_per=10_000).execute(query):
-            credit = convert(balance, plan.market(market).conversion_rate)
-            totals[market]["source"] += credit if fits_int32(credit) else 0  # out_of_range: quarantined
+        yield from conn.execution_options(stream_results=True, yield_per=10_000).execute(query).tuples()
+
+
+def _credited(target: Engine) -> Iterator[tuple[int, str, int]]:
+    """(user_id, market, credited) of every account the migration credited, in user_id order."""
+    b = schemas.points_balances
+    query = sa.select(b.c.user_id, b.c.market, b.c.credited).order_by(b.c.user_id)
     with target.connect() as conn:
-        for market, credited in conn.execute(sa.select(b.c.market, sa.func.sum(b.c.credited)).group_by(b.c.market)):
-            totals.setdefault(market, {"source": 0, "target": 0})["target"] = int(credited or 0)
+        yield from conn.execution_options(stream_results=True, yield_per=10_000).execute(query).tuples()
+
+
+def _points(source: Engine, target: Engine, plan: Plan) -> dict[str, dict[str, int]]:
+    """Each account's converted balance against its credit, joined by user_id as both streams go
+    (memory flat), in exact integer arithmetic."""
+    totals = {m: _Points() for m in plan.codes}
+    credits = _credited(target)
+    pending = next(credits, None)
+    for user_id, market, balance, linked in _accounts(source, plan):
+        while pending is not None and pending[0] < user_id:  # credited, but no POCO account now
+            totals[pending[1]].target += pending[2]
+            pending = next(credits, None)
+        credited = 0
+        if pending is not None and pending[0] == user_id:
+            credited, pending = pending[2], next(credits, None)
+        credit = None if balance is None or balance < 0 or not linked else convert(balance, _rate(plan, market))
+        if credit is not None and fits_int32(credit):
+            totals[market].source += credit
+            totals[market].target += credited
+        elif credited:
+            totals[market].held += 1
+            totals[market].held_points += credited
+    for _, market, credited in [*([pending] if pending else []), *credits]:
+        totals[market].target += credited
+    report = {market: t.as_json() for market, t in totals.items()}
+    with target.connect() as conn:
         ledger = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(schemas.mi_points_ledger.c.delta), 0))).scalar()
-    totals["ALL"] = {
-        "source": sum(t["source"] for t in totals.values()),
-        "target": sum(t["target"] for t in totals.values()),
-        "ledger": int(ledger),
-    }
-    return totals
+    report["ALL"] = {key: sum(t[key] for t in report.values()) for key in ("source", "target", "held", "held_points")}
+    report["ALL"]["ledger"] = int(ledger)
+    return report
+
+
+def _rate(plan: Plan, market: str) -> Any:
+    return plan.market(market).conversion_rate
 
 
 def _gates(target: Engine) -> dict[str, int]:
@@ -87,18 +162,21 @@ def build_report(source: Engine, target: Engine, plan: Plan) -> dict[str, Any]:
     schemas.create_target(target)
     moved, reasons = _target_counts(target)
     rows = []
-    with source.connect() as conn:
+    with source.connect() as src, target.connect() as tgt:
         for market in plan.codes:
             for domain, move in MOVES.items():
                 req = MoveRequest(domain, market, plan, as_of=None)  # type: ignore[arg-type]
-                in_scope = conn.execute(move.count(req)).scalar_one()
-                everything = conn.execute(move.count(req, in_scope=False)).scalar_one()
+                in_scope_now = src.execute(move.count(req)).scalar_one()
+                everything = src.execute(move.count(req, in_scope=False)).scalar_one()
+                retained = _retained(src, tgt, move, req)
                 quarantined = sum(reasons[domain, market].values())
+                in_scope = in_scope_now + retained
                 rows.append(
                     {
                         "market": market,
                         "domain": domain,
                         "in_scope": in_scope,
+                        "retained": retained,
                         "moved": moved[domain, market],
                         "quarantined": quarantined,
                         "quarantine_reasons": dict(sorted(reasons[domain, market].items())),
@@ -107,27 +185,37 @@ def build_report(source: Engine, target: Engine, plan: Plan) -> dict[str, Any]:
                     }
                 )
     points = _points(source, target, plan)
-    totals = {key: sum(r[key] for r in rows) for key in ("in_scope", "moved", "quarantined", "out_of_scope")}
-    totals["drift"] = sum(abs(r["drift"]) for r in rows) + abs(points["ALL"]["source"] - points["ALL"]["target"])
+    keys = ("in_scope", "retained", "moved", "quarantined", "out_of_scope")
+    totals = {key: sum(r[key] for r in rows) for key in keys}
+    points_drift = sum(abs(p["source"] - p["target"]) for market, p in points.items() if market != "ALL")
+    totals["drift"] = sum(abs(r["drift"]) for r in rows) + points_drift
     return {"rows": rows, "points": points, "gates": _gates(target), "totals": totals}
 
 
 def render_text(report: dict[str, Any]) -> str:
-    head = f"{'market':<7}{'domain':<14}{'in scope':>9}{'moved':>8}{'quar.':>7}{'out':>7}{'drift':>7}  reasons"
+    head = (
+        f"{'market':<7}{'domain':<14}{'in scope':>9}{'retained':>9}{'moved':>8}{'quar.':>7}{'out':>7}{'drift':>7}"
+        "  reasons"
+    )
     lines = ["POCO -> Xiaomi reconciliation", "", head, "-" * len(head)]
     for r in report["rows"]:
         reasons = ", ".join(f"{k} {v}" for k, v in r["quarantine_reasons"].items())
         lines.append(
-            f"{r['market']:<7}{r['domain']:<14}{r['in_scope']:>9}{r['moved']:>8}{r['quarantined']:>7}"
-            f"{r['out_of_scope']:>7}{r['drift']:>7}  {reasons}"
+            f"{r['market']:<7}{r['domain']:<14}{r['in_scope']:>9}{r['retained']:>9}{r['moved']:>8}"
+            f"{r['quarantined']:>7}{r['out_of_scope']:>7}{r['drift']:>7}  {reasons}"
         )
-    lines += ["", f"{'market':<7}{'POCO points (converted)':>24}{'Mi points credited':>20}{'drift':>8}"]
+    lines += [LEGEND, ""]
+    lines.append(f"{'market':<7}{'POCO points':>14}{'credited':>14}{'drift':>8}{'held':>6}{'held points':>13}")
     for market, p in report["points"].items():
-        lines.append(f"{market:<7}{p['source']:>24}{p['target']:>20}{p['source'] - p['target']:>8}")
+        lines.append(
+            f"{market:<7}{p['source']:>14}{p['target']:>14}{p['source'] - p['target']:>8}{p['held']:>6}"
+            f"{p['held_points']:>13}"
+        )
+    lines.append(POINTS_LEGEND)
     t, g = report["totals"], report["gates"]
     lines += [
         "",
-        f"in scope {t['in_scope']}, moved {t['moved']}, quarantined {t['quarantined']}, "
+        f"in scope {t['in_scope']} (retained {t['retained']}), moved {t['moved']}, quarantined {t['quarantined']}, "
         f"out of scope {t['out_of_scope']}, drift {t['drift']}",
         f"ledger total {report['points']['ALL']['ledger']}; checkpoints passed {g['passed']}, failed {g['failed']}",
     ]

@@ -209,6 +209,20 @@ moved = Table(
     PrimaryKeyConstraint("domain", "source_ref"),
 )
 
+# Moved rows that became invalid on POCO since: held where they are (not quarantined,
+# not updated), with the reason they would be quarantined for. The extract checkpoint
+# leaves them out of its shares, as the quarantine ratio does; the report shows them.
+held = Table(
+    "poco_migration_held",
+    BOOKKEEPING,
+    Column("domain", Text, nullable=False),
+    Column("source_ref", Text, nullable=False),
+    Column("market", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("detected_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("domain", "source_ref"),
+)
+
 # The money: what each user has been credited so far, in Mi points, and how many
 # adjustments that took. Written in the same transaction as the ledger entries.
 points_balances = Table(

@@ -21,7 +21,9 @@ from poco_migration.operations import ROLLBACK, paused_markets
 from poco_migration.plan import Plan
 
 NOT_STARTED, SYNCING, GATE_FAILED, FROZEN, CUT_OVER = "not started", "syncing", "gate failed", "frozen", "cut over"
-STATES = (NOT_STARTED, SYNCING, GATE_FAILED, FROZEN, CUT_OVER)
+# A participants move waiting for its market's initiatives (their gate refused them).
+WAITING = "waiting"
+STATES = (NOT_STARTED, SYNCING, GATE_FAILED, WAITING, FROZEN, CUT_OVER)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ def _state(moves: list[Any], frozen_at: dt.datetime | None) -> str:
         return NOT_STARTED
     if moves[-1].status == "gate_failed":
         return GATE_FAILED
+    if moves[-1].status == "waiting":
+        return WAITING
     if frozen_at is None:
         return SYNCING
     final = any(m.full_scan and m.status == "moved" and m.started_at >= frozen_at for m in moves)

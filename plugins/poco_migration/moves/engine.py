@@ -25,6 +25,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import islice
 from typing import Any, ClassVar
 
@@ -123,6 +124,14 @@ def changed_since(watermark: dt.datetime, *columns: sa.ColumnElement[Any]) -> sa
     return sa.or_(columns[0].is_(None), *(at_or_after(column, watermark) for column in columns))
 
 
+def ref_expr(prefix: str, *keys: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    """A source_ref in SQL: ``ref_expr("poco:participant:", i, u)`` is ``poco:participant:<i>:<u>``."""
+    ref: sa.ColumnElement[str] = sa.literal(prefix, sa.Text)
+    for n, key in enumerate(keys):
+        ref = (ref + ":" if n else ref) + sa.cast(key, sa.Text)
+    return ref
+
+
 def ref_ids(ref: str) -> tuple[int, ...]:
     """The source keys in a source_ref: ``poco:review:7`` -> (7,), ``poco:participant:3:4`` -> (3, 4)."""
     return tuple(int(part) for part in ref.split(":")[2:])
@@ -161,6 +170,21 @@ class Move:
     def in_scope(self) -> sa.ColumnElement[bool]:
         """The contract's scope, in SQL: what the source counts as due to move."""
         return sa.true()
+
+    def ref_sql(self) -> sa.ColumnElement[str]:
+        """A source row's source_ref, in SQL."""
+        raise NotImplementedError
+
+    def out_of_scope_refs(self, req: MoveRequest) -> sa.Select:
+        """The source_refs of the market's rows out of scope now: some of them were in scope
+        once (moved or quarantined, then deleted, zeroed, cancelled), and stay where they are."""
+        out = sa.not_(sa.func.coalesce(self.in_scope(), sa.false()))
+        return self._source(req).where(out).with_only_columns(self.ref_sql())
+
+    def waiting(self, conn: Connection, req: MoveRequest) -> str | None:
+        """Why some staged rows can neither move nor be quarantined yet (another move must pass
+        first), or None. A waiting move records its quarantine and stops."""
+        return None
 
     def count(self, req: MoveRequest, in_scope: bool = True) -> sa.Select:
         """The source's count of the market's rows (in scope, or all of them)."""
@@ -211,6 +235,28 @@ class Move:
         ]
         row = conn.execute(sa.select(*counts)).one()
         return dict(zip(self.selections(), row, strict=True))
+
+    def note_held(self, conn: Connection, req: MoveRequest) -> bool:
+        """Bring the market's held rows up to date with the batch (newly held ones in, ones
+        valid again or gone out); whether anything changed. Recorded whatever the gates say:
+        it is a fact about the source, and a later sync's extract checkpoint needs it."""
+        s, h = self.stage, schemas.held
+        batch = sa.select(s.c.source_ref).where(self.batch(req))
+        held_now = batch.where(self.selections()["held"])
+        gone = conn.execute(
+            sa.delete(h).where(h.c.domain == self.domain, h.c.source_ref.in_(batch), h.c.source_ref.not_in(held_now))
+        ).rowcount
+        rows = sa.select(
+            sa.literal(self.domain), s.c.source_ref, s.c.batch_market, s.c.reason, sa.literal(req.as_of)
+        ).where(self.batch(req), self.selections()["held"])
+        insert = dialect_insert(conn, h).from_select(["domain", "source_ref", "market", "reason", "detected_at"], rows)
+        added = conn.execute(insert.on_conflict_do_nothing(index_elements=["domain", "source_ref"])).rowcount
+        return bool(gone or added)
+
+    def held_refs(self, conn: Connection, req: MoveRequest) -> list[str]:
+        h = schemas.held
+        where = (h.c.domain == self.domain, h.c.market == req.market)
+        return list(conn.execute(sa.select(h.c.source_ref).where(*where).order_by(h.c.source_ref)).scalars())
 
     def record_quarantine(self, conn: Connection, req: MoveRequest, release: bool = True) -> None:
         """Quarantine the batch's invalid rows (those never moved); release the valid ones when
@@ -329,13 +375,19 @@ def run_move(move: Move, req: MoveRequest, source: Engine, target_url: URL) -> M
             watermark = _lock(conn, req)
             new_watermark, result.staged = _stage(move, req, conn, source, None if req.full else watermark)
             result.changes = move.pending(conn, req)
-            nothing_new = not any(v for k, v in result.changes.items() if k != "held")
-            if (nothing_new and not req.full) or req.dry_run:
+            held_changed = move.note_held(conn, req)
+            nothing_new = not held_changed and not any(v for k, v in result.changes.items() if k != "held")
+            waiting = move.waiting(conn, req)
+            if (nothing_new and not req.full and not waiting) or req.dry_run:
                 result.status = "dry_run" if req.dry_run else "nothing_new"
                 result.message = _describe(result)
                 tx.rollback()
                 return result
-            _gate_and_merge(move, req, conn, shared, source, result)
+            if waiting:
+                move.record_quarantine(conn, req, release=False)
+                result.status, result.message = "waiting", f"{_describe(result)}\n{waiting}"
+            else:
+                _gate_and_merge(move, req, conn, shared, source, result)
             if result.status == "moved":
                 _save_watermark(conn, req, max(filter(None, (watermark, new_watermark)), default=None))
             _record(conn, req, result, started)
@@ -346,6 +398,8 @@ def run_move(move: Move, req: MoveRequest, source: Engine, target_url: URL) -> M
         shared.close()
     if result.status == "gate_failed":
         raise GateFailed(result)
+    if result.status == "waiting":
+        raise MoveError(result.message)
     return result
 
 
@@ -452,13 +506,16 @@ def _gate_and_merge(
     result: MoveResult,
 ) -> None:
     gate = Gatekeeper(shared, result.move_id, source.url)
-    ratio = req.plan.max_quarantine_ratio
-    parameters = {"max_quarantine_ratio": ratio, "min_valid_share": 1 - ratio}
+    parameters = gate_parameters(req.plan)
     try:
         savepoint = conn.begin_nested()
         # The whole market's in-scope source, not only the batch: its thresholds are
         # shares of the market, like the quarantine ratio, not of one day's changes.
         extract = move.extract(req, None).where(move.in_scope())
+        if held := move.held_refs(conn, req):
+            # Moved, then invalid on POCO: held where they are, not quarantined, so not a
+            # share of this move's defects (as they are not in the quarantine ratio either).
+            extract = extract.where(move.ref_sql().not_in(held))
         result.checkpoints.append(
             gate.check("extract", [(f"{move.domain}.extract", extract)], parameters, database="source")
         )
@@ -481,6 +538,13 @@ def _gate_and_merge(
     finally:
         gate.close()
     result.message = _describe(result)
+
+
+def gate_parameters(plan: Plan) -> dict[str, float]:
+    """The suites' thresholds from the plan. The valid share is 1 - the ratio in decimal, so
+    that a market exactly at the ratio passes both gates (in binary 1 - 0.07 is below 0.93)."""
+    ratio = Decimal(str(plan.max_quarantine_ratio))
+    return {"max_quarantine_ratio": float(ratio), "min_valid_share": float(1 - ratio)}
 
 
 def _reconciliation(move: Move, req: MoveRequest, move_id: str) -> list[tuple[str, sa.Select]]:

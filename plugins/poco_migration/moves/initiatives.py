@@ -15,7 +15,16 @@ from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
 from poco_migration.moves.checks import invalid_text, kept
-from poco_migration.moves.engine import Move, MoveRequest, Rule, changed_since, first_reason, market_expr, ref_ids
+from poco_migration.moves.engine import (
+    Move,
+    MoveRequest,
+    Rule,
+    changed_since,
+    first_reason,
+    market_expr,
+    ref_expr,
+    ref_ids,
+)
 
 IN_SCOPE = ("active", "ended")
 KINDS = ("campaign", "event", "contest", "beta_program")
@@ -50,6 +59,9 @@ class InitiativesMove(Move):
             .where(market_expr(initiatives.c.market, req.plan) == req.market)
             .order_by(initiatives.c.initiative_id)
         )
+
+    def ref_sql(self) -> sa.ColumnElement[str]:
+        return ref_expr("poco:initiative:", initiatives.c.initiative_id)
 
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
         query = self._source(req)

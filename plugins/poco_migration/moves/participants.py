@@ -2,9 +2,11 @@
 
 A participant follows its initiative: it moves under the initiative's Xiaomi id,
 and is an ``orphan`` when the initiative does not exist, is out of scope or is
-quarantined. An initiative that should have moved but has not (its own move
-failed its gate) stops this move with a message, rather than orphaning rows that
-are not orphans.
+quarantined. A participant of an initiative that should have moved but has not
+(its own move failed its gate) is not an orphan: it *waits*, staged neither to
+move nor to quarantine, and the move stops with a message once the rows that do
+not depend on that initiative (its unlinked participants, the orphans of other
+initiatives) are quarantined.
 """
 
 from __future__ import annotations
@@ -21,20 +23,22 @@ from poco_migration.moves.checks import kept, out_of_range
 from poco_migration.moves.engine import (
     UNLINKED,
     Move,
-    MoveError,
     MoveRequest,
     Rule,
     changed_since,
     first_reason,
     market_expr,
+    ref_expr,
     ref_ids,
 )
 from poco_migration.moves.initiatives import IN_SCOPE, initiative_ref
 
 STATUSES = ("joined", "winner", "withdrawn")
 
+# The reasons judged before the initiative: final even while the initiative waits.
+BEFORE_INITIATIVE = (UNLINKED,)
 RULES = (
-    UNLINKED,
+    *BEFORE_INITIATIVE,
     Rule("orphan", lambda row: row["mi_initiative_id"] is None),
     Rule("invalid_status", lambda row: row["status"] not in STATUSES),
     out_of_range("reward_points"),
@@ -74,6 +78,9 @@ class ParticipantsMove(Move):
             .order_by(participants.c.initiative_id, participants.c.user_id)
         )
 
+    def ref_sql(self) -> sa.ColumnElement[str]:
+        return ref_expr("poco:participant:", participants.c.initiative_id, participants.c.user_id)
+
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
         if watermark is None:
             return self._source(req)
@@ -91,20 +98,37 @@ class ParticipantsMove(Move):
         quarantined = set(conn.execute(sa.select(q.c.source_ref).where(q.c.domain == "initiatives")).scalars())
         for row in rows:
             ref = initiative_ref(row["initiative_id"])
-            if ref not in moved and ref not in quarantined and row["initiative_status"] in IN_SCOPE:
-                raise MoveError(
-                    f"participants {req.market}: initiative {ref} is in scope but has not moved yet; "
-                    f"run the initiatives move of {req.market} first (did its gate fail?)"
-                )
-            reason = first_reason(RULES, {**row, "mi_initiative_id": moved.get(ref)})
+            waits = ref not in moved and ref not in quarantined and row["initiative_status"] in IN_SCOPE
+            if waits:
+                reason = first_reason(BEFORE_INITIATIVE, row)
+            else:
+                reason = first_reason(RULES, {**row, "mi_initiative_id": moved.get(ref)})
             yield {
                 "source_ref": f"poco:participant:{row['initiative_id']}:{row['user_id']}",
                 "reason": reason,
-                "insertable": True,
+                # A waiting row is neither written nor quarantined: see ``waiting``.
+                "insertable": not waits or reason is not None,
                 "initiative_id": moved.get(ref),
                 "mi_account_id": row["mi_account_id"],
                 **kept(row, KEPT, reason),
             }
+
+    def waiting(self, conn: Connection, req: MoveRequest) -> str | None:
+        """Every participant is in scope, so a staged row that is valid but not insertable is
+        one whose initiative is in scope and has not moved yet."""
+        s = self.stage.c
+        refs = conn.execute(
+            sa.select(s.source_ref).where(self.batch(req), s.reason.is_(None), ~s.insertable).order_by(s.source_ref)
+        ).scalars()
+        waiting = sorted({ref_ids(ref)[0] for ref in refs})
+        if not waiting:
+            return None
+        named = ", ".join(initiative_ref(i) for i in waiting[:10]) + (", ..." if len(waiting) > 10 else "")
+        return (
+            f"participants {req.market}: {len(waiting)} initiatives are in scope but have not moved yet ({named}); "
+            f"their participants wait (the rest of the quarantine is recorded): run the initiatives move of "
+            f"{req.market} first (did its gate fail?)"
+        )
 
 
 MOVE = ParticipantsMove()

@@ -28,6 +28,7 @@ from poco_migration.moves.engine import (
     dialect_insert,
     first_reason,
     market_expr,
+    ref_expr,
     ref_ids,
 )
 
@@ -62,10 +63,19 @@ def convert(balance: int, rate: Decimal) -> int:
     return int((Decimal(balance) * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def converted(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnElement[int]:
+    """In SQL, ``convert`` exactly: integer arithmetic on the rate's exact fraction p/q.
+
+    floor((2 * balance * p + q) / (2 * q)) is balance * p / q rounded half up, for the
+    balances that move (0 or more). Exact on both databases: SQLite has no decimal type
+    (its NUMERIC is a double, in which 355 x 0.7 is 248.49999999999997)."""
+    p, q = rate.as_integer_ratio()
+    return (sa.cast(balance, sa.BigInteger) * (2 * p) + q) // (2 * q)
+
+
 def credit_fits(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnElement[bool]:
     """In SQL: the converted balance fits the ledger's 32-bit ``delta`` (else ``out_of_range``)."""
-    wide = sa.Numeric(30, 6)
-    return sa.cast(balance, wide) * sa.literal(rate, wide) < sa.literal(Decimal(INT32_MAX) + Decimal("0.5"), wide)
+    return converted(balance, rate) <= INT32_MAX
 
 
 class PointsMove(Move):
@@ -88,6 +98,9 @@ class PointsMove(Move):
             .where(market_expr(users.c.market, req.plan) == req.market)
             .order_by(accounts.c.user_id)
         )
+
+    def ref_sql(self) -> sa.ColumnElement[str]:
+        return ref_expr("poco:points:", accounts.c.user_id)
 
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
         query = self._source(req)
@@ -121,10 +134,9 @@ class PointsMove(Move):
         return sa.or_(accounts.c.balance != 0, accounts.c.balance.is_(None))
 
     def staged_rows(self, req: MoveRequest) -> sa.Select:
-        """The batch, with how far each credit is from the converted balance (at most half a point)."""
-        rate = float(req.plan.market(req.market).conversion_rate)
-        gap = sa.cast(self.stage.c.credit, sa.Float) - sa.cast(self.stage.c.balance, sa.Float) * rate
-        return super().staged_rows(req).add_columns(gap.label("conversion_gap"))
+        """The batch, with each credit as the gate recomputes it in SQL, exactly."""
+        expected = converted(self.stage.c.balance, req.plan.market(req.market).conversion_rate)
+        return super().staged_rows(req).add_columns(expected.label("expected_credit"))
 
     # --- target side ----------------------------------------------------------------
     def _balance(self) -> sa.Exists:

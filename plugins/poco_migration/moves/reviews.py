@@ -25,6 +25,7 @@ from poco_migration.moves.engine import (
     changed_since,
     first_reason,
     market_expr,
+    ref_expr,
     ref_ids,
 )
 
@@ -77,6 +78,9 @@ class ReviewsMove(Move):
 
     def _groups_where(self, condition: sa.ColumnElement[bool], sibling: sa.Table) -> sa.ColumnElement[bool]:
         return sa.exists().where(sibling.c.user_id == reviews.c.user_id, sibling.c.sku == reviews.c.sku, condition)
+
+    def ref_sql(self) -> sa.ColumnElement[str]:
+        return ref_expr("poco:review:", reviews.c.review_id)
 
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
         if watermark is None:
