@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from poco_migration import redirects, schemas
-from poco_migration.redirect_server import nginx_map_routes, serve
+from poco_migration.redirects.server import nginx_map_routes, serve
 
 
 def fill(engine: sa.Engine, urls: int) -> None:

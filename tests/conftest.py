@@ -118,15 +118,11 @@ def target_engine(db_urls: dict[str, str]) -> Iterator[sa.Engine]:
     yield from _created(db_urls["target"], create_target)
 
 
-def airflow_uri(url: str) -> str:
-    """The Airflow connection URI of a SQLAlchemy URL (Airflow knows no driver suffix)."""
-    parsed = sa.make_url(url)
-    return parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=False)
-
-
 @pytest.fixture
 def connections(db_urls: dict[str, str], source_engine, target_engine, monkeypatch) -> dict[str, str]:
     """``poco_source`` and ``mi_target`` point at this test's databases, as Airflow connections."""
+    from poco_migration_tools.local_airflow import airflow_uri
+
     monkeypatch.setenv("AIRFLOW_CONN_POCO_SOURCE", airflow_uri(db_urls["source"]))
     monkeypatch.setenv("AIRFLOW_CONN_MI_TARGET", airflow_uri(db_urls["target"]))
     return db_urls

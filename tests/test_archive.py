@@ -6,7 +6,7 @@ import csv
 import gzip
 
 from poco_migration.archive import export_source, verify
-from poco_migration.seed import seed_source
+from poco_migration_tools.seed import seed_source
 
 
 def test_archive_holds_every_row_and_its_checksums_verify(source_engine, tmp_path) -> None:

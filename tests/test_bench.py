@@ -16,7 +16,7 @@ def test_the_benchmark_runs_and_writes_every_field(tmp_path) -> None:
         pytest.skip(PG_HELP.format(url=PG_URL))
     prefix = f"poco_bench_ci_{uuid.uuid4().hex[:8]}"
     args = ["--pg-url", PG_URL, "--sizes", "1000,3000", "--naive-sample", "200", "--out", str(tmp_path)]
-    command = [sys.executable, "-m", "poco_migration.bench", *args, "--database-prefix", prefix, "--no-rehearsal"]
+    command = [sys.executable, "-m", "poco_migration_tools.bench", *args, "--database-prefix", prefix, "--no-rehearsal"]
     subprocess.run(command, check=True, capture_output=True)
 
     report = json.loads((tmp_path / "results.json").read_text())

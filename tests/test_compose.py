@@ -71,3 +71,20 @@ def test_the_image_is_the_pinned_airflow() -> None:
     assert f"FROM apache/airflow:{airflow.split('==')[1]}-python3.11" in (REPO / "Dockerfile").read_text()
     assert "CREATE DATABASE mi_target" in (REPO / "docker" / "create-target-db.sql").read_text()
     compile((REPO / "docker" / "webhook_sink.py").read_text(), "webhook_sink.py", "exec")
+
+
+def test_the_image_installs_the_package_under_airflows_constraints() -> None:
+    """Not editable from a bind mount: installed, Airflow kept at its version, the transitive
+    dependencies under Airflow's constraints except the packages the project pins itself."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    pins = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    own = re.search(r'ARG OWN_PINS="([^"]+)"', dockerfile)
+    assert own is not None
+    for pin in pins:
+        name = pin.split("==")[0].split("[")[0].lower()
+        if name != "apache-airflow":
+            assert re.fullmatch(rf"(?:{own[1]})", name), f"{name} is pinned but left to Airflow's constraints"
+    assert "pip install -e" not in dockerfile and "--editable" not in dockerfile
+    assert "constraints-3.3.2/constraints-3.11.txt" in dockerfile
+    assert '"apache-airflow==${AIRFLOW_VERSION}" "/opt/poco-migration[deploy]"' in dockerfile
+    assert "COPY --chown=airflow:root src /opt/poco-migration/src" in dockerfile

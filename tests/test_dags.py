@@ -163,6 +163,6 @@ def test_bulk_maps_each_domain_over_the_markets_and_participants_wait_for_initia
 
 
 def test_bulk_is_not_a_planned_run_of_the_rehearsal() -> None:
-    from poco_migration.rehearsal import planned_runs
+    from poco_migration_tools.rehearsal import planned_runs
 
     assert BULK_DAG_ID not in {run.dag_id for run in planned_runs(load_plan())}

@@ -234,7 +234,7 @@ def test_a_connection_dropped_mid_move_is_retried_and_completes(connections, mon
 
     from poco_migration.cli import main
     from poco_migration.dag_common import SYNC_DAG_ID, utc
-    from poco_migration.rehearsal import DAGS_FOLDER
+    from poco_migration_tools.rehearsal import DAGS_FOLDER
 
     assert main(["seed", "--scale", "60", "--seed", "3"]) == 0
     points = MOVES["points"]

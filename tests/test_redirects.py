@@ -15,7 +15,6 @@ import yaml
 
 from poco_migration import schemas
 from poco_migration.plan import load_plan
-from poco_migration.redirect_server import app_routes, nginx_map_routes, notice_response, serve
 from poco_migration.redirects import (
     DEFAULT_RULES,
     PAGE_KINDS,
@@ -34,6 +33,7 @@ from poco_migration.redirects import (
     write_csv,
     write_nginx_map,
 )
+from poco_migration.redirects.server import app_routes, nginx_map_routes, notice_response, serve
 
 RULES = load_rules()
 POCO = "https://www.po.co"

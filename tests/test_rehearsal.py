@@ -22,7 +22,7 @@ from poco_migration.archive import verify
 from poco_migration.cli import main
 from poco_migration.moves.engine import ref_ids
 from poco_migration.plan import load_plan
-from poco_migration.rehearsal import planned_runs
+from poco_migration_tools.rehearsal import planned_runs
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_TABLES = (

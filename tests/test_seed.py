@@ -26,7 +26,7 @@ from poco_migration.schemas import (
     poco_site_pages,
     poco_users,
 )
-from poco_migration.seed import seed_source
+from poco_migration_tools.seed import seed_source
 
 MARKETS = load_plan().codes
 REASONS = {

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import PG_URL, REPO, _pg_admin
-from stack import Stack, databases, free_port, local_environment, start, stop, wait_for
+from stack import Stack, local_environment
 from test_gate_failure import spoil_it_reviews
 from test_rehearsal import checksum
+
+from poco_migration_tools.local_airflow import LocalAirflow, databases, free_port
 
 CUTOVER = "poco_migration_cutover_th"
 ARTIFACTS = Path(os.environ.get("POCO_TEST_ARTIFACTS", REPO / "var" / "test-artifacts"))
@@ -32,21 +34,20 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     password = uuid.uuid4().hex
     (home / "passwords.json").write_text(json.dumps({"admin": password}))
     port = free_port()
-    with databases(PG_URL, uuid.uuid4().hex[:8]) as urls:
+    names = {role: f"stack_{role}_{uuid.uuid4().hex[:8]}" for role in ("airflow", "poco_source", "mi_target")}
+    with databases(PG_URL, names) as urls:
         env = local_environment(home, urls, port, home / "passwords.json")
-        running = Stack(f"http://127.0.0.1:{port}", env, urls, password, home)
-        assert (done := running.cli("airflow", "db", "migrate")).returncode == 0, done.stderr[-3000:]
-        assert (done := running.cli("poco-migration", "seed", "--scale", "300", "--seed", "7")).returncode == 0
-        spoil_it_reviews(urls["poco_source"])
-        rehearsal = running.cli("poco-migration", "rehearse", "--from", "2024-11-18", "--to", "2024-11-25")
-        assert rehearsal.returncode == 1, rehearsal.stdout[-3000:] + rehearsal.stderr[-3000:]
-        assert "2024-11-25 poco_migration_cutover_pl: ok" in rehearsal.stdout
-        start(running, port)
-        try:
-            wait_for(lambda: _dag_listed(running), "the dag-processor parses the DAGs", 180, running)
+        with LocalAirflow(home, env) as airflow:
+            running = Stack(airflow, f"http://127.0.0.1:{port}", urls, password)
+            assert (done := running.cli("airflow", "db", "migrate")).returncode == 0, done.stderr[-3000:]
+            assert (done := running.cli("poco-migration", "seed", "--scale", "300", "--seed", "7")).returncode == 0
+            spoil_it_reviews(urls["poco_source"])
+            rehearsal = running.cli("poco-migration", "rehearse", "--from", "2024-11-18", "--to", "2024-11-25")
+            assert rehearsal.returncode == 1, rehearsal.stdout[-3000:] + rehearsal.stderr[-3000:]
+            assert "2024-11-25 poco_migration_cutover_pl: ok" in rehearsal.stdout
+            running.start(port)
+            running.wait_for(lambda: _dag_listed(running), "the dag-processor parses the DAGs", 180)
             yield running
-        finally:
-            stop(running)
 
 
 def _dag_listed(stack: Stack) -> bool:
@@ -65,7 +66,7 @@ def _task_instances(stack: Stack, run_id: str) -> dict[str, dict]:
 
 def test_the_scheduler_runs_a_cutover_and_the_dashboard_reads_it(stack: Stack) -> None:
     assert stack.api("PATCH", f"/api/v2/dags/{CUTOVER}", json={"is_paused": False}).status_code == 200
-    run = wait_for(lambda: _run(stack), "the scheduler runs TH's cutover", 420, stack)
+    run = stack.wait_for(lambda: _run(stack), "the scheduler runs TH's cutover", 420)
     assert run["state"] == "success", stack.logs()
     tis = _task_instances(stack, run["dag_run_id"])
     assert {t: ti["state"] for t, ti in tis.items()} == {
@@ -104,7 +105,7 @@ def test_clearing_any_task_leaves_the_target_as_it_was(stack: Stack) -> None:
             again = _task_instances(stack, run["dag_run_id"])[task_id]
             return again["try_number"] > tries and again["state"] == "success"
 
-        wait_for(rerun, f"the scheduler reruns {task_id}", 180, stack)
+        stack.wait_for(rerun, f"the scheduler reruns {task_id}", 180)
         assert checksum(target) == before, task_id
     target.dispose()
 

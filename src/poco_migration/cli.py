@@ -1,4 +1,8 @@
-"""``poco-migration``: seed, rehearse, report, and the runbook's commands, against the configured connections."""
+"""``poco-migration``: report, plan and the runbook's commands, against the configured connections.
+
+The tools (``poco_migration_tools``) add ``seed``, ``rehearse`` and ``rerun`` through the
+entry point group ``poco_migration.commands``: the runtime never imports them by name.
+"""
 
 from __future__ import annotations
 
@@ -8,50 +12,18 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+COMMANDS_GROUP = "poco_migration.commands"
+DESCRIPTION = "The POCO -> Xiaomi migration: report, plan, the runbook, and the tools (seed, rehearse, rerun)."
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # The rehearsal prints its own progress; Airflow's per-task chatter stays in the task logs.
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
 
-def _seed(args: argparse.Namespace) -> int:
-    from poco_migration import schemas
-    from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_for
-    from poco_migration.plan import load_plan
-    from poco_migration.seed import seed_source
-
-    began = time.monotonic()
-    counts = seed_source(engine_for(SOURCE_CONN_ID), scale=args.scale, seed=args.seed, markets=load_plan().codes)
-    target = engine_for(TARGET_CONN_ID)
-    schemas.TARGET.drop_all(target)
-    schemas.BOOKKEEPING.drop_all(target)
-    schemas.create_target(target)
-    print(", ".join(f"{table} {n}" for table, n in counts.items()))
-    print(f"seeded in {time.monotonic() - began:.1f}s; target tables created empty")
-    return 0
-
-
-def _rehearse(args: argparse.Namespace) -> int:
-    from poco_migration import schemas
-    from poco_migration.connections import TARGET_CONN_ID, engine_for
-    from poco_migration.plan import load_plan
-    from poco_migration.rehearsal import rehearse
-
-    plan = load_plan()
-    schemas.create_target(engine_for(TARGET_CONN_ID))
-    began = time.monotonic()
-    outcomes = rehearse(plan, args.start, args.end)
-    failed = [o for o in outcomes if o.state != "success"]
-    print(f"\n{len(outcomes)} runs in {time.monotonic() - began:.0f}s; {len(failed)} failed")
-    for outcome in failed:
-        print(f"  {outcome.run.day} {outcome.run.dag_id}: {', '.join(outcome.failed_tasks)}")
-    _report(args)
-    return 1 if failed else 0
-
-
-def _report(args: argparse.Namespace) -> int:
+def print_report(args: argparse.Namespace) -> int:
     from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_for
     from poco_migration.plan import load_plan
     from poco_migration.report import build_report, default_json_path, render_text, write_json
@@ -134,16 +106,7 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rerun(args: argparse.Namespace) -> int:
-    from poco_migration.rehearsal import rerun
-
-    outcome = rerun(args.dag_id, args.date)
-    failed = f" ({', '.join(outcome.failed_tasks)})" if outcome.failed_tasks else ""
-    print(f"{args.date} {args.dag_id}: {outcome.state}{failed}")
-    return 0 if outcome.state == "success" else 1
-
-
-def _date(text: str) -> dt.date:
+def date_argument(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError as exc:
@@ -151,22 +114,15 @@ def _date(text: str) -> dt.date:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="poco-migration", description=__doc__)
+    top = argparse.ArgumentParser(prog="poco-migration", description=DESCRIPTION)
     commands = top.add_subparsers(dest="command", required=True)
-    seed = commands.add_parser("seed", help="fill poco_source with a synthetic POCO platform; empty mi_target")
-    seed.add_argument("--scale", type=int, default=1000, help="about this many users (default 1000)")
-    seed.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    seed.set_defaults(run=_seed)
-    rehearse = commands.add_parser("rehearse", help="run every DAG run of the plan between two dates")
-    rehearse.add_argument("--from", dest="start", type=_date, help="first day (default: the plan's start)")
-    rehearse.add_argument("--to", dest="end", type=_date, help="last day (default: the shutdown)")
-    rehearse.add_argument("--json", help="where to write the JSON report")
-    rehearse.set_defaults(run=_rehearse)
     report = commands.add_parser("report", help="print the reconciliation report")
     report.add_argument("--json", help="where to write the JSON report (default var/report.json)")
-    report.set_defaults(run=_report)
+    report.set_defaults(run=print_report)
     commands.add_parser("plan", help="print the plan in force as JSON").set_defaults(run=_plan)
     _runbook_commands(commands)
+    for tools in entry_points(group=COMMANDS_GROUP):
+        tools.load()(commands)
     return top
 
 
@@ -192,10 +148,6 @@ def _runbook_commands(commands: argparse._SubParsersAction) -> None:
     rollback.add_argument("market", type=_market)
     rollback.add_argument("--yes", action="store_true", help="really do it")
     rollback.set_defaults(run=_rollback)
-    rerun = commands.add_parser("rerun", help="run one DAG run again, every task of it, in this process")
-    rerun.add_argument("dag_id")
-    rerun.add_argument("date", type=_date, help="the run's logical date (YYYY-MM-DD)")
-    rerun.set_defaults(run=_rerun)
 
 
 def _market(text: str) -> str:

@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from poco_migration.config_files import read_yaml
+from poco_migration.config_files import PROJECT, read_yaml
 
-DEFAULT_PLAN = Path(__file__).resolve().parents[2] / "config" / "plan.yaml"
+DEFAULT_PLAN = PROJECT / "config" / "plan.yaml"
 GLOBAL_MARKET = "GL"
 MARKET_CODE = re.compile(r"^[A-Z]{2}$")
 

@@ -1,4 +1,4 @@
-"""The benchmark: this project's moves against PostgreSQL's own COPY and the naive ways.
+"""Throughput: this project's moves against PostgreSQL's own COPY and the naive ways.
 
 For reviews and for points at each size, against one PostgreSQL server, in
 throw-away databases of its own:
@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +40,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-REPO = Path(__file__).resolve().parents[2]
+from poco_migration.config_files import PROJECT
+from poco_migration_tools.local_airflow import airflow_uri
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BENCH_DOMAINS = ("reviews", "points")
 MARKET = "IT"
@@ -96,7 +98,7 @@ class BenchConfig:
     sizes: tuple[int, ...] = (100_000, 1_000_000, 5_000_000)
     domains: tuple[str, ...] = BENCH_DOMAINS
     naive_sample: int = 20_000
-    out_dir: Path = REPO / "bench"
+    out_dir: Path = PROJECT / "bench"
     database_prefix: str = "poco_bench"
     rehearsal: bool = True
     profile: bool = False
@@ -334,7 +336,7 @@ def measure_dag_parse(dags_folder: str) -> dict:
 # --- the run ---------------------------------------------------------------------------
 
 
-def _ratio(a: float, b: float) -> float | None:
+def ratio(a: float, b: float) -> float | None:
     return round(a / b, 3) if b else None
 
 
@@ -355,7 +357,7 @@ def bench_size(config: BenchConfig, domain: str, rows: int, say: Callable[[str],
         measured["extrapolated"] = sample < rows
         say(f"  {name:<19} {measured['rows_per_second']:>12,.0f} rows/s (on {measured['rows']:,} rows)")
     profile = str(config.out_dir / f"profile_{domain}_{rows}.txt") if config.profile else None
-    with environment(AIRFLOW_CONN_POCO_SOURCE=_conn_uri(source_url), AIRFLOW_CONN_MI_TARGET=_conn_uri(target_url)):
+    with environment(AIRFLOW_CONN_POCO_SOURCE=airflow_uri(source_url), AIRFLOW_CONN_MI_TARGET=airflow_uri(target_url)):
         move = in_child(measure_move, domain, rows, profile)
     say(
         f"  move    {move['rows_per_second']:>12,.0f} rows/s ({move['seconds']:.1f}s, checkpoints "
@@ -368,15 +370,10 @@ def bench_size(config: BenchConfig, domain: str, rows: int, say: Callable[[str],
         **naive,
         "move": move,
         "ratios": {
-            "move_over_copy": _ratio(move["rows_per_second"], copy["rows_per_second"]),
-            **{f"move_over_{k}": _ratio(move["rows_per_second"], v["rows_per_second"]) for k, v in naive.items()},
+            "move_over_copy": ratio(move["rows_per_second"], copy["rows_per_second"]),
+            **{f"move_over_{k}": ratio(move["rows_per_second"], v["rows_per_second"]) for k, v in naive.items()},
         },
     }
-
-
-def _conn_uri(url: str) -> str:
-    """An Airflow connection URI (``postgresql://``) for a SQLAlchemy URL."""
-    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def rehearsal_time() -> dict:
@@ -387,7 +384,7 @@ def rehearsal_time() -> dict:
             **os.environ,
             "AIRFLOW_HOME": str(home / "airflow"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow/airflow.db",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW_CONN_POCO_SOURCE": f"sqlite:///{home}/poco_source.db",
             "AIRFLOW_CONN_MI_TARGET": f"sqlite:///{home}/mi_target.db",
@@ -412,7 +409,7 @@ def evaluate(results: dict[str, list[dict]], dag_parse: dict, rehearsal: dict | 
     for domain, sizes in results.items():
         ref = next((s for s in sizes if s["rows"] == REFERENCE_ROWS), sizes[-1])
         naive = min(ref["ratios"]["move_over_pandas_to_sql"], ref["ratios"]["move_over_sqlalchemy_per_row"])
-        growth = _ratio(sizes[-1]["move"]["peak_rss_mb"], sizes[0]["move"]["peak_rss_mb"])
+        growth = ratio(sizes[-1]["move"]["peak_rss_mb"], sizes[0]["move"]["peak_rss_mb"])
         observed = {
             "move_over_copy_min": ref["ratios"]["move_over_copy"],
             "move_over_naive_min": naive,
@@ -448,7 +445,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> dict[str, An
     finally:
         for url in (source_url, target_url):
             recreate_database(config.pg_url, url, create=False)
-    dag_parse = in_child(measure_dag_parse, str(REPO / "dags"))
+    dag_parse = in_child(measure_dag_parse, str(PROJECT / "dags"))
     say(f"DAG files parsed in {dag_parse['seconds']:.3f}s ({dag_parse['dags']} DAGs)")
     rehearsal = rehearsal_time() if config.rehearsal else None
     if rehearsal:
@@ -500,236 +497,3 @@ def plot(results: dict[str, list[dict]], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
-
-
-# --- scale-out: the bulk DAG through a real scheduler ---------------------------------
-
-SCALE_OUT_MARKETS = ("IT", "PL", "TH", "ES", "FR", "DE")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _airflow_env(home: Path, urls: dict[str, str], port: int) -> dict[str, str]:
-    """A local Airflow (as ``tests/stack.py`` starts it) on PostgreSQL, with the LocalExecutor."""
-    secret = os.urandom(16).hex()
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "POCO_MIGRATION"))}
-    return {
-        **keep,
-        "AIRFLOW_HOME": str(home / "airflow"),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API__SECRET_KEY": secret,
-        "AIRFLOW__API_AUTH__JWT_SECRET": secret,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": urls["airflow"],
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": urls["airflow"].replace("+psycopg:", "+psycopg_async:", 1),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # only the bulk DAG is unpaused
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW_CONN_POCO_SOURCE": _conn_uri(urls["source"]),
-        "AIRFLOW_CONN_MI_TARGET": _conn_uri(urls["target"]),
-        "POCO_MIGRATION_DATA_DOCS": str(home / "data_docs"),
-        "POCO_MIGRATION_OUTPUT": str(home / "output"),
-        "POCO_MIGRATION_REPORT": str(home / "report.json"),
-        "GX_ANALYTICS_ENABLED": "false",
-        "PATH": f"{REPO / '.venv' / 'bin'}:{keep.get('PATH', '')}",
-    }
-
-
-def _start(home: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
-    log = (home / f"{args[0]}.log").open("w")
-    return subprocess.Popen(["airflow", *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    import signal
-
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _poll(check: Callable[[], Any], what: str, timeout: float, home: Path) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(1)
-    logs = "\n".join(f"== {p.name}\n{p.read_text()[-3000:]}" for p in sorted(home.glob("*.log")))
-    raise RuntimeError(f"{what}: not within {timeout:.0f}s\n{logs}")
-
-
-def scale_out(
-    pg_url: str,
-    markets: Sequence[str] = SCALE_OUT_MARKETS,
-    scale: int = 2000,
-    workers: Sequence[int] = (1, 2),
-    prefix: str = "poco_bench_scale",
-    say: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """The bulk DAG, mapped over ``markets``, run by a real scheduler with the LocalExecutor,
-    once per worker count (``AIRFLOW__CORE__PARALLELISM``: how many task processes run at
-    once), each time on an emptied target; the DAG run's wall time as the scheduler records it."""
-    from poco_migration import schemas
-    from poco_migration.dag_common import BULK_DAG_ID  # imported here: the measuring children stay Airflow-free
-
-    home = Path(tempfile.mkdtemp(prefix="poco-bench-scale-"))
-    (home / "airflow").mkdir()
-    base = sa.make_url(pg_url)
-    urls = {r: base.set(database=f"{prefix}_{r}").render_as_string(hide_password=False) for r in ROLES_SCALE}
-    for url in urls.values():
-        recreate_database(pg_url, url)
-    env = _airflow_env(home, urls, port := _free_port())
-    meta = sa.create_engine(urls["airflow"])
-    processes: list[subprocess.Popen] = []
-    runs: list[dict[str, Any]] = []
-    try:
-        say("scale-out: airflow db migrate, seed")
-        subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
-        seed = [sys.executable, "-m", "poco_migration.cli", "seed", "--scale", str(scale), "--seed", "42"]
-        subprocess.run(seed, env=env, check=True, capture_output=True)
-        processes += [_start(home, env, "api-server", "--port", str(port)), _start(home, env, "dag-processor")]
-
-        def parsed() -> Any:
-            with meta.connect() as conn:
-                query = sa.text("SELECT count(*) FROM serialized_dag WHERE dag_id = :d")
-                return conn.execute(query, {"d": BULK_DAG_ID}).scalar()
-
-        _poll(parsed, "the bulk DAG parsed", 300, home)
-        subprocess.run(["airflow", "dags", "unpause", BULK_DAG_ID], env=env, check=True, capture_output=True)
-        target = sa.create_engine(urls["target"])
-        for n in workers:
-            with target.begin() as conn:
-                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-                conn.execute(sa.text("CREATE SCHEMA public"))
-            schemas.create_target(target)
-            scheduler = _start(home, {**env, "AIRFLOW__CORE__PARALLELISM": str(n)}, "scheduler")
-            processes.append(scheduler)
-            run_id = f"bench_parallelism_{n}"
-            conf = json.dumps({"markets": list(markets)})
-            began = time.monotonic()
-            trigger = ["airflow", "dags", "trigger", BULK_DAG_ID, "--run-id", run_id, "-c", conf]
-            subprocess.run(trigger, env=env, check=True, capture_output=True)
-            say(f"scale-out: {run_id} triggered for {len(markets)} markets")
-
-            def finished(run_id: str = run_id) -> Any:
-                with meta.connect() as conn:
-                    return conn.execute(
-                        sa.text(
-                            "SELECT state, start_date, end_date FROM dag_run WHERE dag_id = :d AND run_id = :r"
-                            " AND state IN ('success', 'failed')"
-                        ),
-                        {"d": BULK_DAG_ID, "r": run_id},
-                    ).one_or_none()
-
-            state, start, end = _poll(finished, f"the bulk DAG run {run_id}", 3600, home)
-            seconds = time.monotonic() - began
-            with meta.connect() as conn:
-                tis = conn.execute(
-                    sa.text(
-                        "SELECT count(*), sum(duration), count(*) FILTER (WHERE state = 'success')"
-                        " FROM task_instance WHERE dag_id = :d AND run_id = :r AND map_index >= 0"
-                    ),
-                    {"d": BULK_DAG_ID, "r": run_id},
-                ).one()
-            _stop(scheduler)
-            processes.remove(scheduler)
-            run = {
-                "parallel_workers": n,
-                "state": state,
-                "dag_run_seconds": round((end - start).total_seconds(), 1),
-                "trigger_to_done_seconds": round(seconds, 1),
-                "mapped_task_instances": tis[0],
-                "mapped_succeeded": tis[2],
-                "task_seconds_sum": round(float(tis[1] or 0), 1),
-            }
-            say(f"scale-out: {run}")
-            runs.append(run)
-        target.dispose()
-    finally:
-        for process in processes:
-            _stop(process)
-        meta.dispose()
-        for url in urls.values():
-            recreate_database(pg_url, url, create=False)
-    first, last = runs[0]["dag_run_seconds"], runs[-1]["dag_run_seconds"]
-    return {
-        "method": "the bulk DAG (each domain's full move mapped over the markets) triggered on a real "
-        "scheduler with the LocalExecutor, AIRFLOW__CORE__PARALLELISM = the number of parallel workers; "
-        "PostgreSQL for the metadata, the source and the target; the target emptied before each run",
-        "executor": "LocalExecutor",
-        "markets": list(markets),
-        "seed_scale": scale,
-        "cpus": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "runs": runs,
-        "speed_up": _ratio(first, last),
-    }
-
-
-ROLES_SCALE = ("airflow", "source", "target")
-
-
-def write_scale_out(result: dict[str, Any], out_dir: Path) -> Path:
-    """Keep everything else of ``results.json``; the measurement under ``scale_out``."""
-    path = out_dir / "results.json"
-    report = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    report["scale_out"] = result
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-    return path
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="poco-migration-bench", description=__doc__)
-    parser.add_argument("--pg-url", default=os.environ.get("POCO_BENCH_PG_URL", DEFAULT_PG_URL))
-    parser.add_argument("--sizes", default="100000,1000000,5000000", help="comma-separated source row counts")
-    parser.add_argument("--domains", default=",".join(BENCH_DOMAINS))
-    parser.add_argument("--naive-sample", type=int, default=20_000, help="rows the naive paths are timed on")
-    parser.add_argument("--out", type=Path, default=REPO / "bench", help="where results.json and throughput.png go")
-    parser.add_argument("--database-prefix", default="poco_bench")
-    parser.add_argument("--no-rehearsal", dest="rehearsal", action="store_false")
-    parser.add_argument("--profile", action="store_true", help="pyinstrument profile of each move into --out")
-    parser.add_argument(
-        "--scale-out",
-        metavar="MARKETS",
-        help="only the 1-vs-2-worker run of the bulk DAG over these comma-separated markets (e.g. IT,PL,TH,ES,FR,DE)",
-    )
-    parser.add_argument("--scale-out-seed-scale", type=int, default=2000, help="users seeded for --scale-out")
-    args = parser.parse_args(argv)
-    if args.scale_out:
-        result = scale_out(args.pg_url, args.scale_out.split(","), args.scale_out_seed_scale)
-        print(f"written to {write_scale_out(result, args.out)}: speed-up {result['speed_up']}")
-        return 0
-    config = BenchConfig(
-        pg_url=args.pg_url,
-        sizes=tuple(int(n) for n in args.sizes.split(",")),
-        domains=tuple(args.domains.split(",")),
-        naive_sample=args.naive_sample,
-        out_dir=args.out,
-        database_prefix=args.database_prefix,
-        rehearsal=args.rehearsal,
-        profile=args.profile,
-    )
-    report = run(config)
-    missed = [name for name, verdict in report["targets"].items() if not verdict["met"]]
-    print(f"written to {config.out_dir}; targets missed: {', '.join(missed) or 'none'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,11 +20,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from poco_migration import schemas
+from poco_migration.config_files import PROJECT
 from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_for, sqlalchemy_url
 from poco_migration.plan import Plan, load_plan
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _failure(message: str, gates_only: bool) -> Exception:
@@ -183,7 +183,7 @@ def final_report() -> dict[str, Any]:
 
 
 def _rehearsal_dir(name: str) -> Path:
-    return Path(os.environ.get("POCO_MIGRATION_OUTPUT", REPO / "var")) / name
+    return Path(os.environ.get("POCO_MIGRATION_OUTPUT", PROJECT / "var")) / name
 
 
 def publish_redirects(market: str) -> dict[str, Any]:
@@ -197,7 +197,7 @@ def publish_redirects(market: str) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from poco_migration import redirects
-    from poco_migration.redirect_server import nginx_map_routes, serve
+    from poco_migration.redirects.server import nginx_map_routes, serve
 
     rules = redirects.load_rules()
     source, target = engine_for(SOURCE_CONN_ID), engine_for(TARGET_CONN_ID)
@@ -226,7 +226,7 @@ def retire_app() -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from poco_migration import redirects
-    from poco_migration.redirect_server import app_routes, serve
+    from poco_migration.redirects.server import app_routes, serve
 
     rules = redirects.load_rules()
     out = _rehearsal_dir("app") / "retirement_notice.json"

@@ -26,18 +26,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from poco_migration.config_files import PROJECT
 from poco_migration.connections import SharedConnection
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def expectations_dir() -> Path:
-    return Path(os.environ.get("POCO_MIGRATION_EXPECTATIONS", REPO / "expectations"))
+    return Path(os.environ.get("POCO_MIGRATION_EXPECTATIONS", PROJECT / "expectations"))
 
 
 def data_docs_dir() -> Path | None:
     """Where Data Docs pages go; ``POCO_MIGRATION_DATA_DOCS=off`` builds none."""
-    configured = os.environ.get("POCO_MIGRATION_DATA_DOCS", str(REPO / "var" / "data_docs"))
+    configured = os.environ.get("POCO_MIGRATION_DATA_DOCS", str(PROJECT / "var" / "data_docs"))
     return None if configured == "off" else Path(configured)
 
 

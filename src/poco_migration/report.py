@@ -28,12 +28,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from poco_migration import schemas
+from poco_migration.config_files import PROJECT
 from poco_migration.moves.checks import fits_int32
 from poco_migration.moves.engine import KEYS_PER_QUERY, Move, MoveRequest, chunked, market_expr
 from poco_migration.moves.points import convert
 from poco_migration.plan import Plan
 
-REPO = Path(__file__).resolve().parents[2]
 LEGEND = (
     "in scope: rows due to move now, plus retained ones (in scope once, moved or quarantined, then deleted, "
     "zeroed or cancelled on POCO); moved: in the Xiaomi tables; quar.: in the quarantine; out: out of scope, "
@@ -46,7 +46,7 @@ POINTS_LEGEND = (
 
 
 def default_json_path() -> Path:
-    return Path(os.environ.get("POCO_MIGRATION_REPORT", REPO / "var" / "report.json"))
+    return Path(os.environ.get("POCO_MIGRATION_REPORT", PROJECT / "var" / "report.json"))
 
 
 def _target_counts(target: Engine) -> tuple[dict, dict]:

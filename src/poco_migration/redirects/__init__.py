@@ -39,13 +39,13 @@ from requests.utils import requote_uri
 from urllib3.util.retry import Retry
 
 from poco_migration import schemas
-from poco_migration.config_files import read_yaml
+from poco_migration.config_files import PROJECT, read_yaml
 from poco_migration.plan import load_plan
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-DEFAULT_RULES = Path(__file__).resolve().parents[2] / "config" / "redirects.yaml"
+DEFAULT_RULES = PROJECT / "config" / "redirects.yaml"
 PAGE_KINDS = ("home", "product", "review", "initiative", "community", "store", "support", "account", "other")
 FALLBACK = "fallback"
 RULE_FIELDS = {"poco_hosts", "target_host", "destination", "locale_markets", "locales", "targets", "app"}

@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
+from poco_migration.config_files import PROJECT
 from poco_migration.dag_common import REHEARSAL_ENV, SHUTDOWN_DAG_ID, SYNC_DAG_ID, cutover_dag_id, utc
 from poco_migration.plan import Plan
 
-DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+DAGS_FOLDER = PROJECT / "dags"
 
 
 @dataclass(frozen=True)
