@@ -15,8 +15,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from poco_migration import redirects, schemas
+from poco_migration import schemas
+from poco_migration.redirects.build import build_map, page_urls
+from poco_migration.redirects.outputs import write_nginx_map
+from poco_migration.redirects.probe import probe
+from poco_migration.redirects.rules import load_rules
 from poco_migration.redirects.server import nginx_map_routes, serve
+from poco_migration.redirects.validate import validate
 
 
 def fill(engine: sa.Engine, urls: int) -> None:
@@ -54,26 +59,26 @@ def main() -> None:
     args.add_argument("--probe", type=int, default=3_000)
     args.add_argument("--json", default="var/bench_redirects.json")
     opts = args.parse_args()
-    rules = redirects.load_rules()
+    rules = load_rules()
     with tempfile.TemporaryDirectory() as tmp:
         source = sa.create_engine(f"sqlite:///{tmp}/source.db")
         target = sa.create_engine(f"sqlite:///{tmp}/target.db")
         schemas.create_target(target)
         fill(source, opts.urls)
         began = time.monotonic()
-        mapped = list(redirects.build_map(source, target, "IT", rules))
+        mapped = list(build_map(source, target, "IT", rules))
         built = time.monotonic() - began
-        problems = redirects.validate(mapped, rules, redirects.page_urls(source, "IT"))
+        problems = validate(mapped, rules, page_urls(source, "IT"))
         validated = time.monotonic() - began - built
         sample = mapped[: opts.probe]
         map_file = Path(tmp) / "sample.map"
-        redirects.write_nginx_map(sample, map_file)
+        write_nginx_map(sample, map_file)
         port = multiprocessing.Value("i", 0)
         server = multiprocessing.Process(target=_serve_forever, args=(str(map_file), port), daemon=True)
         server.start()
         while not port.value:
             time.sleep(0.05)
-        report = redirects.probe(f"http://127.0.0.1:{port.value}", sample)
+        report = probe(f"http://127.0.0.1:{port.value}", sample)
         server.terminate()
     result = {
         "urls": len(mapped),

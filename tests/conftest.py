@@ -136,6 +136,22 @@ def mig(source_engine: sa.Engine, target_engine: sa.Engine, db_urls: dict[str, s
     return Migration(source_engine, target_engine, db_urls["target"])
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist, a worker hands its robustness tally to the controller."""
+    if hasattr(session.config, "workeroutput"):
+        from tally import TALLY
+
+        session.config.workeroutput["tally"] = dict(TALLY)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The controller adds up what each worker observed."""
+    from tally import TALLY
+
+    TALLY.update(getattr(node, "workeroutput", {}).get("tally", {}))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line of what the fault-injection, hostile-input and leak tests observed."""
     from tally import summary

@@ -1,7 +1,7 @@
 """The child side of the fault-injection tests: run a move and SIGKILL this very process
 when it reaches a named point.
 
-The points are reached through the engine's own functions, wrapped here in the child
+The points are reached through the pipeline's own functions, wrapped here in the child
 only (production code carries no hook): the kill is a real ``SIGKILL`` of a process
 holding an open target transaction, as a crashed worker or an OOM kill would leave it.
 """
@@ -16,8 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from poco_migration.moves import MOVES, engine
-from poco_migration.moves.engine import Move, MoveRequest, run_move
+from poco_migration.moves import MOVES, pipeline
+from poco_migration.moves.move import Move
+from poco_migration.moves.pipeline import run_move
+from poco_migration.moves.types import MoveRequest
 from poco_migration.plan import Plan
 
 # Small chunks, so that a move stages in several chunks and "mid-staging" exists.
@@ -54,9 +56,9 @@ def _before(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def arm(move: Move, point: str, nth: int) -> None:
     """Make this process kill itself at ``point`` of the next move (``nth`` row or chunk)."""
-    engine.CHUNK_ROWS = CHILD_CHUNK_ROWS
+    pipeline.CHUNK_ROWS = CHILD_CHUNK_ROWS
     if point == "extract":
-        watch = engine._Latest.watch
+        watch = pipeline._Latest.watch
 
         def killing_watch(self: Any, result: sa.CursorResult) -> Iterator[Any]:
             for seen, row in enumerate(watch(self, result), start=1):
@@ -64,17 +66,17 @@ def arm(move: Move, point: str, nth: int) -> None:
                     die()
                 yield row
 
-        engine._Latest.watch = killing_watch
+        pipeline._Latest.watch = killing_watch
     elif point == "staging":
-        engine.insert_rows = _after(engine.insert_rows, nth)
+        pipeline.insert_rows = _after(pipeline.insert_rows, nth)
     elif point == "merge-start":
         move.record_quarantine = _after(move.record_quarantine)
     elif point == "merge-end":
         move.note_moved = _before(move.note_moved)
     elif point == "gate":
-        engine._write_totals = _after(engine._write_totals)
+        pipeline.write_totals = _after(pipeline.write_totals)
     elif point == "record":
-        engine._record = _after(engine._record)
+        pipeline.record = _after(pipeline.record)
     else:
         raise ValueError(f"unknown fault point {point!r}; expected one of {POINTS}")
 

@@ -16,7 +16,8 @@ from sources import AS_OF, T0
 
 from poco_migration import schemas
 from poco_migration.moves import MOVES
-from poco_migration.moves.engine import MoveRequest, MoveResult, run_move
+from poco_migration.moves.pipeline import run_move
+from poco_migration.moves.types import MoveRequest, MoveResult
 from poco_migration.plan import Plan, load_plan
 
 PLAN = load_plan()

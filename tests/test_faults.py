@@ -46,8 +46,9 @@ from sources import (
 from tally import record
 
 from poco_migration import schemas
-from poco_migration.moves import MOVES, engine
-from poco_migration.moves.engine import MoveRequest, MoveResult, run_move
+from poco_migration.moves import MOVES, pipeline
+from poco_migration.moves.pipeline import run_move
+from poco_migration.moves.types import MoveRequest, MoveResult
 from poco_migration.plan import load_plan
 
 AS_OF = dt.datetime(2024, 10, 7, 2, 0)
@@ -278,7 +279,7 @@ def test_two_runs_of_the_same_move_at_once_credit_once(db_urls, monkeypatch) -> 
     build_source(source)
     target = reset_target(db_urls["target"])
     locked, first_in = {}, threading.Event()
-    lock, stage = engine._lock, engine._stage
+    lock, stage = pipeline._lock, pipeline._stage
 
     def timed_lock(*args: Any) -> Any:
         watermark = lock(*args)
@@ -292,8 +293,8 @@ def test_two_runs_of_the_same_move_at_once_credit_once(db_urls, monkeypatch) -> 
             time.sleep(1.0)  # holding the lock while the second run starts
         return staged
 
-    monkeypatch.setattr(engine, "_lock", timed_lock)
-    monkeypatch.setattr(engine, "_stage", slow_stage)
+    monkeypatch.setattr(pipeline, "_lock", timed_lock)
+    monkeypatch.setattr(pipeline, "_stage", slow_stage)
     results: dict[str, Any] = {}
     finished: dict[str, float] = {}
 

@@ -48,7 +48,8 @@ from tally import record
 from poco_migration import schemas
 from poco_migration.connections import engine_for
 from poco_migration.moves import MOVES
-from poco_migration.moves.engine import GateFailed, MoveError, MoveRequest, run_move
+from poco_migration.moves.pipeline import run_move
+from poco_migration.moves.types import GateFailed, MoveError, MoveRequest
 from poco_migration.plan import Plan, load_plan
 from poco_migration.report import build_report
 

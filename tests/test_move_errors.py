@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from poco_migration import schemas
 from poco_migration.moves import MOVES
-from poco_migration.moves.engine import MoveError, MoveRequest, run_move
+from poco_migration.moves.pipeline import run_move
+from poco_migration.moves.types import MoveError, MoveRequest
 from poco_migration.plan import load_plan
 
 AS_OF = dt.datetime(2024, 10, 7)

@@ -53,7 +53,7 @@ from sources import (
 from poco_migration import schemas
 from poco_migration.gates import Failure
 from poco_migration.moves import MOVES
-from poco_migration.moves.engine import GateFailed, MoveError
+from poco_migration.moves.types import GateFailed, MoveError
 from poco_migration.report import build_report
 
 

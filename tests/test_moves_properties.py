@@ -45,7 +45,8 @@ from sources import (
 
 from poco_migration import schemas
 from poco_migration.moves import MOVES
-from poco_migration.moves.engine import MoveRequest, run_move
+from poco_migration.moves.pipeline import run_move
+from poco_migration.moves.types import MoveRequest
 from poco_migration.plan import load_plan
 
 MARKETS = ("IT", "GL")

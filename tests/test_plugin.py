@@ -60,5 +60,5 @@ def test_loading_the_plugins_imports_no_module_of_the_project_under_a_bare_name(
     assert "/poco-migration" in loaded["apps"]
     bare = project_module_names() & set(loaded["new"])
     assert bare == set(), f"imported under a bare name: {sorted(bare)}"
-    assert {"plan", "cli", "seed", "tasks", "bench", "engine", "redirects"} <= project_module_names()
+    assert {"plan", "cli", "seed", "tasks", "bench", "pipeline", "redirects"} <= project_module_names()
     assert not any(m.startswith("poco_migration_tools") for m in loaded["new"]), "the runtime imported the tools"

@@ -15,25 +15,13 @@ import yaml
 
 from poco_migration import schemas
 from poco_migration.plan import load_plan
-from poco_migration.redirects import (
-    DEFAULT_RULES,
-    PAGE_KINDS,
-    Problem,
-    Redirect,
-    RedirectError,
-    RulesError,
-    app_retirement_notice,
-    build_map,
-    check_app_retired,
-    export,
-    load_rules,
-    page_urls,
-    probe,
-    validate,
-    write_csv,
-    write_nginx_map,
-)
+from poco_migration.redirects.app import app_retirement_notice, check_app_retired
+from poco_migration.redirects.build import Redirect, build_map, page_urls
+from poco_migration.redirects.outputs import export, write_csv, write_nginx_map
+from poco_migration.redirects.probe import probe
+from poco_migration.redirects.rules import DEFAULT_RULES, PAGE_KINDS, RulesError, load_rules
 from poco_migration.redirects.server import app_routes, nginx_map_routes, notice_response, serve
+from poco_migration.redirects.validate import Problem, RedirectError, validate
 
 RULES = load_rules()
 POCO = "https://www.po.co"
@@ -283,6 +271,28 @@ def test_export_refuses_a_map_with_problems(site: tuple[sa.Engine, sa.Engine], t
     with pytest.raises(RedirectError, match=r"^ES: 1 redirect problem\(s\), nothing written: loop https://www\.mi"):
         export(*site, "ES", RULES, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cutover_builds_its_map_once_and_probes_what_it_wrote(
+    site: tuple[sa.Engine, sa.Engine], connections: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from poco_migration.redirects import build
+    from poco_migration.tasks import publish_redirects
+
+    built: list[str | None] = []  # the market of each page query the builder ran
+    pages_query = build._pages_query
+
+    def counted(market: str | None) -> sa.Select:
+        built.append(market)
+        return pages_query(market)
+
+    monkeypatch.setattr(build, "_pages_query", counted)
+    monkeypatch.setenv("POCO_MIGRATION_OUTPUT", str(tmp_path))
+    monkeypatch.delenv("POCO_REDIRECTS_BASE_URL", raising=False)
+    nginx_map = tmp_path / "redirects" / "poco_redirects_it.map"
+    assert publish_redirects("IT") == {"redirects": 21, "probed": 21, "map": str(nginx_map)}
+    assert built == ["IT"]
+    assert len(nginx_map_routes(nginx_map)) == 21
 
 
 # --- Every market of the plan, every kind of page --------------------------------------

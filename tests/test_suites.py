@@ -37,7 +37,8 @@ from poco_migration import gates, schemas
 from poco_migration.connections import SharedConnection
 from poco_migration.gates import CheckpointOutcome, Failure, Gatekeeper
 from poco_migration.moves import MOVES
-from poco_migration.moves.engine import MoveRequest, ratio_query
+from poco_migration.moves.bookkeeping import ratio_query
+from poco_migration.moves.types import MoveRequest
 from poco_migration.plan import load_plan
 
 MARKET = "IT"

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
 from poco_migration.connections import ALERTS_CONN_ID
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.context import Context
 
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10
@@ -63,7 +67,7 @@ def refused_checkpoints(run_id: str | None) -> list[dict[str, Any]]:
         return []
 
 
-def payload(context: dict[str, Any]) -> dict[str, Any]:
+def payload(context: Mapping[str, Any]) -> dict[str, Any]:
     """What an operator needs to act: which DAG, task, run, which gates refused, and why."""
     ti = context.get("ti") or context.get("task_instance")
     error = context.get("exception")
@@ -128,7 +132,7 @@ def _email(body: dict[str, Any]) -> None:
 class MigrationAlert(BaseNotifier):
     """Posts a failed task to ``migration_alerts`` (and by email), or logs it when there is none."""
 
-    def notify(self, context: dict[str, Any]) -> None:
+    def notify(self, context: Context) -> None:
         send(payload(context))
 
 

@@ -51,7 +51,7 @@ def _write_table(conn: sa.Connection, table: sa.Table, path: Path) -> int:
         writer = csv.writer(handle)
         writer.writerow(table.columns.keys())
         masked = [column.name in PERSONAL for column in table.columns]
-        for row in result:
+        for row in result.tuples():
             writer.writerow([mask_email(v) if personal else v for v, personal in zip(row, masked, strict=True)])
             rows += 1
     return rows

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
@@ -106,12 +106,19 @@ class _LendableSqlite(_Lendable, sqlite3.Connection):
     pass
 
 
+if TYPE_CHECKING:
+    import psycopg
+
+    class _LendablePostgres(_Lendable, psycopg.Connection[Any]):
+        """What :func:`_lendable_postgres` builds at run time, for the type checker."""
+
+
 @cache
-def _lendable_postgres() -> type:
+def _lendable_postgres() -> type[_LendablePostgres]:
     """Built on first use: the DAG files import this module, and must not load a driver."""
     import psycopg
 
-    return type("_LendablePostgres", (_Lendable, psycopg.Connection), {})
+    return cast("type[_LendablePostgres]", type("_LendablePostgres", (_Lendable, psycopg.Connection), {}))
 
 
 class SharedConnection:

@@ -79,7 +79,9 @@ def manual_params(plan: Plan) -> dict[str, Any]:
 
 
 def _deadline(reference: Any, interval: dt.timedelta, what: str, name: str) -> Any:
-    from airflow.sdk import AsyncCallback, DeadlineAlert
+    # Not in airflow.sdk's __init__.pyi: imported from where airflow.sdk loads them lazily.
+    from airflow.sdk.definitions.callback import AsyncCallback
+    from airflow.sdk.definitions.deadline import DeadlineAlert
 
     callback = AsyncCallback("poco_migration.alerts.deadline_missed", kwargs={"what": what})
     return DeadlineAlert(reference=reference, interval=interval, callback=callback, name=name)
@@ -93,7 +95,7 @@ def cutover_deadlines(market: str, cutover: dt.date, shutdown: dt.date) -> list[
     the run succeeds (``DagRun.update_state`` looks the deadlines up by id, and a
     ``dag.test()`` DAG holds them serialised, not as ids), and no scheduler would
     evaluate them there anyway."""
-    from airflow.sdk import DeadlineReference
+    from airflow.sdk.definitions.deadline import DeadlineReference
 
     if rehearsing():
         return []
@@ -116,7 +118,7 @@ def cutover_deadlines(market: str, cutover: dt.date, shutdown: dt.date) -> list[
 
 def shutdown_deadline(shutdown: dt.date) -> list[Any]:
     """Alerts when the shutdown has not finished by 23:00 UTC on its day."""
-    from airflow.sdk import DeadlineReference
+    from airflow.sdk.definitions.deadline import DeadlineReference
 
     if rehearsing():
         return []

@@ -116,7 +116,7 @@ def create_app() -> FastAPI:
     def data_docs(path: str) -> FileResponse:
         root = data_docs_root()
         page = (root / path).resolve() if root else None
-        if page is None or not page.is_relative_to(root) or not page.is_file():
+        if root is None or page is None or not page.is_relative_to(root) or not page.is_file():
             raise HTTPException(status_code=404, detail="no such Data Docs page")
         return FileResponse(page)
 

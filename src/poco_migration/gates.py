@@ -186,7 +186,8 @@ class Gatekeeper:
     def _add(self, name: str, url: sa.URL, kwargs: dict[str, Any]) -> Any:
         sources = self.context.data_sources
         add = sources.add_sqlite if url.get_backend_name() == "sqlite" else sources.add_postgres
-        return add(name=name, connection_string=url.render_as_string(hide_password=False), kwargs=kwargs)
+        # The generated stubs (sources.pyi) omit SQLDatasource's ``kwargs`` field (create_engine's kwargs).
+        return add(name=name, connection_string=url.render_as_string(hide_password=False), kwargs=kwargs)  # type: ignore[call-arg]
 
     def _query(self, query: sa.Select, datasource: Any) -> str:
         """SQL for a GX query asset: compiled by SQLAlchemy, values quoted by its dialect."""
@@ -214,7 +215,7 @@ class Gatekeeper:
     ) -> CheckpointOutcome:
         """Run one checkpoint: each (suite, query) pair validates the query's rows."""
         import great_expectations as gx
-        from great_expectations.checkpoint import UpdateDataDocsAction
+        from great_expectations.checkpoint import UpdateDataDocsAction, ValidationAction
 
         began = time.perf_counter()
         datasource = self.datasources[database]
@@ -235,7 +236,9 @@ class Gatekeeper:
                     )
                 )
             )
-        actions = [UpdateDataDocsAction(name="data_docs", site_names=[self.docs_site])] if self.docs_site else []
+        actions: list[ValidationAction] = (
+            [UpdateDataDocsAction(name="data_docs", site_names=[self.docs_site])] if self.docs_site else []
+        )
         checkpoint = self.context.checkpoints.add(
             gx.Checkpoint(name=f"{self.label}.{stage}", validation_definitions=definitions, actions=actions)
         )

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from poco_migration import schemas
+from poco_migration.refs import of_user
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,7 @@ def resume(target: Engine, market: str) -> bool:
 def _ledger_of_market(market: str) -> sa.ColumnElement[bool]:
     """The market's ledger entries: each credited user's opening credit and adjustments."""
     ledger, b = schemas.mi_points_ledger, schemas.points_balances
-    opening = sa.literal("poco:points:") + sa.cast(b.c.user_id, sa.Text)
-    ref = ledger.c.source_ref
-    return sa.exists().where(b.c.market == market, sa.or_(ref == opening, ref.startswith(opening + ":")))
+    return sa.exists().where(b.c.market == market, of_user(ledger.c.source_ref, b.c.user_id))
 
 
 def _moved_of(domain: str, market: str, table: sa.Table) -> sa.ColumnElement[bool]:

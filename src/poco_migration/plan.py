@@ -136,7 +136,7 @@ class _Reader:
                 raise self.fail(key, f"{field}.{key.value}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
         return items
 
-    def required(self, items: dict[str, yaml.Node], parent: yaml.Node, field: str, name: str) -> yaml.Node:
+    def required(self, items: dict[str, yaml.Node], parent: yaml.Node | None, field: str, name: str) -> yaml.Node:
         if name not in items:
             raise self.fail(parent, f"{field}.{name}", "missing")
         return items[name]
@@ -204,11 +204,15 @@ class _Reader:
             raise self.fail(rate_node, f"{field}.conversion_rate", f"{rate} must be greater than 0")
         if rate > MAX_RATE or rate != rate.quantize(RATE_STEP):
             # The gates recompute credits in 64-bit integers (balance x the rate's exact fraction).
-            problem = f"{rate} must be at most {MAX_RATE}, with at most {-RATE_STEP.as_tuple().exponent} decimals"
+            exponent = RATE_STEP.as_tuple().exponent
+            assert isinstance(exponent, int)  # a finite Decimal's exponent ('n', 'N', 'F': NaN and infinities)
+            problem = f"{rate} must be at most {MAX_RATE}, with at most {-exponent} decimals"
             raise self.fail(rate_node, f"{field}.conversion_rate", problem)
         return MarketPlan(str(code_node.value), wave, start, cutover, rate), code_node
 
-    def check_markets(self, markets: list[tuple[MarketPlan, yaml.Node]], shutdown: dt.date, root: yaml.Node) -> None:
+    def check_markets(
+        self, markets: list[tuple[MarketPlan, yaml.Node]], shutdown: dt.date, root: yaml.Node | None
+    ) -> None:
         seen: set[str] = set()
         for plan, node in markets:
             if plan.market in seen:

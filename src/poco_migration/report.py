@@ -29,9 +29,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from poco_migration import schemas
 from poco_migration.config_files import PROJECT
-from poco_migration.moves.checks import fits_int32
-from poco_migration.moves.engine import KEYS_PER_QUERY, Move, MoveRequest, chunked, market_expr
+from poco_migration.moves.move import Move
 from poco_migration.moves.points import convert
+from poco_migration.moves.rules import fits_int32
+from poco_migration.moves.sql import KEYS_PER_QUERY, chunked, market_expr
+from poco_migration.moves.types import MoveRequest
 from poco_migration.plan import Plan
 
 LEGEND = (
@@ -56,11 +58,11 @@ def _target_counts(target: Engine) -> tuple[dict, dict]:
     with target.connect() as conn:
         for domain, market, n in conn.execute(
             sa.select(m.c.domain, m.c.market, sa.func.count()).group_by(m.c.domain, m.c.market)
-        ):
+        ).tuples():
             moved[domain, market] = n
         for domain, market, reason, n in conn.execute(
             sa.select(q.c.domain, q.c.market, q.c.reason, sa.func.count()).group_by(q.c.domain, q.c.market, q.c.reason)
-        ):
+        ).tuples():
             reasons[domain, market][reason] = n
     return moved, reasons
 
@@ -137,7 +139,9 @@ def _points(source: Engine, target: Engine, plan: Plan) -> dict[str, dict[str, i
         totals[market].target += credited
     report = {market: t.as_json() for market, t in totals.items()}
     with target.connect() as conn:
-        ledger = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(schemas.mi_points_ledger.c.delta), 0))).scalar()
+        ledger: int = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(schemas.mi_points_ledger.c.delta), 0))
+        ).scalar_one()
     report["ALL"] = {key: sum(t[key] for t in report.values()) for key in ("source", "target", "held", "held_points")}
     report["ALL"]["ledger"] = int(ledger)
     return report
@@ -166,8 +170,8 @@ def build_report(source: Engine, target: Engine, plan: Plan) -> dict[str, Any]:
         for market in plan.codes:
             for domain, move in MOVES.items():
                 req = MoveRequest(domain, market, plan, as_of=None)  # type: ignore[arg-type]
-                in_scope_now = src.execute(move.count(req)).scalar_one()
-                everything = src.execute(move.count(req, in_scope=False)).scalar_one()
+                in_scope_now: int = src.execute(move.count(req)).scalar_one()
+                everything: int = src.execute(move.count(req, in_scope=False)).scalar_one()
                 retained = _retained(src, tgt, move, req)
                 quarantined = sum(reasons[domain, market].values())
                 in_scope = in_scope_now + retained

@@ -8,11 +8,14 @@ Xiaomi tables so that a move and its bookkeeping commit in one transaction.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
+    Constraint,
     Date,
     DateTime,
     Float,
@@ -25,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeEngine
 
 # The contract's domains, in the order they move: initiatives before their participants.
 DOMAINS = ("points", "reviews", "initiatives", "participants")
@@ -36,266 +40,196 @@ SOURCE = MetaData()
 TARGET = MetaData()
 BOOKKEEPING = MetaData()
 
-poco_users = Table(
+TYPES: dict[str, type[TypeEngine[Any]] | TypeEngine[Any]] = {
+    "bigint": BigInteger,
+    "integer": Integer,
+    "smallint": SmallInteger,
+    "text": Text,
+    "timestamp": DateTime,
+    "date": Date,
+    "boolean": Boolean,
+    "float": Float,
+    "json": JSON,
+    "serial": SERIAL,
+}
+FLAGS = {"pk", "unique", "required"}
+
+
+def _table(metadata: MetaData, name: str, columns: str, *constraints: Constraint) -> Table:
+    """A table from its columns written as the contract writes them, so that this file reads
+    beside docs/contract.md: ``"user_id bigint pk, email text, source_ref text unique required"``.
+    ``pk``: the primary key (a ``serial`` one numbers itself); ``unique``; ``required``: NOT NULL."""
+    return Table(name, metadata, *(_column(name, spec.split()) for spec in columns.split(",")), *constraints)
+
+
+def _column(table: str, words: list[str]) -> Column:
+    name, kind, *flags = words
+    if kind not in TYPES or not FLAGS.issuperset(flags):
+        raise ValueError(f"{table}.{name}: {' '.join(words)!r} is not 'name type [pk] [unique] [required]'")
+    key = "pk" in flags
+    return Column(
+        name,
+        TYPES[kind],
+        primary_key=key,
+        autoincrement=key and kind == "serial",
+        unique="unique" in flags or None,
+        nullable=not (key or "required" in flags),
+    )
+
+
+poco_users = _table(
+    SOURCE,
     "poco_users",
-    SOURCE,
-    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("mi_account_id", BigInteger),
-    Column("email", Text),
-    Column("market", Text),
-    Column("created_at", DateTime),
-    Column("updated_at", DateTime),
+    "user_id bigint pk, mi_account_id bigint, email text, market text, created_at timestamp, updated_at timestamp",
 )
 
-poco_points_accounts = Table(
+poco_points_accounts = _table(
+    SOURCE,
     "poco_points_accounts",
-    SOURCE,
-    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("balance", Integer),
-    Column("tier", Text),
-    Column("expires_at", Date),
-    Column("updated_at", DateTime),
+    "user_id bigint pk, balance integer, tier text, expires_at date, updated_at timestamp",
 )
 
-poco_points_transactions = Table(
+poco_points_transactions = _table(
+    SOURCE,
     "poco_points_transactions",
-    SOURCE,
-    Column("txn_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("user_id", BigInteger),
-    Column("delta", Integer),
-    Column("reason", Text),
-    Column("created_at", DateTime),
+    "txn_id bigint pk, user_id bigint, delta integer, reason text, created_at timestamp",
 )
 
-poco_products = Table(
+poco_products = _table(
+    SOURCE,
     "poco_products",
-    SOURCE,
-    Column("sku", Text, primary_key=True),
-    Column("name", Text),
-    Column("mi_product_id", BigInteger),
+    "sku text pk, name text, mi_product_id bigint",
 )
 
-poco_reviews = Table(
+poco_reviews = _table(
+    SOURCE,
     "poco_reviews",
-    SOURCE,
-    Column("review_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("user_id", BigInteger),
-    Column("sku", Text),
-    Column("rating", SmallInteger),
-    Column("title", Text),
-    Column("body", Text),
-    Column("language", Text),
-    Column("status", Text),
-    Column("helpful_votes", Integer),
-    Column("created_at", DateTime),
-    Column("updated_at", DateTime),
+    "review_id bigint pk, user_id bigint, sku text, rating smallint, title text, body text, language text, "
+    "status text, helpful_votes integer, created_at timestamp, updated_at timestamp",
 )
 
-poco_initiatives = Table(
+poco_initiatives = _table(
+    SOURCE,
     "poco_initiatives",
-    SOURCE,
-    Column("initiative_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("market", Text),
-    Column("kind", Text),
-    Column("title", Text),
-    Column("starts_at", DateTime),
-    Column("ends_at", DateTime),
-    Column("status", Text),
-    Column("updated_at", DateTime),
+    "initiative_id bigint pk, market text, kind text, title text, starts_at timestamp, ends_at timestamp, status text, "
+    "updated_at timestamp",
 )
 
-poco_initiative_participants = Table(
-    "poco_initiative_participants",
+poco_initiative_participants = _table(
     SOURCE,
-    Column("initiative_id", BigInteger),
-    Column("user_id", BigInteger),
-    Column("joined_at", DateTime),
-    Column("reward_points", Integer),
-    Column("status", Text),
-    Column("updated_at", DateTime),
+    "poco_initiative_participants",
+    "initiative_id bigint required, user_id bigint required, joined_at timestamp, reward_points integer, status text, "
+    "updated_at timestamp",
     PrimaryKeyConstraint("initiative_id", "user_id"),
 )
 
-poco_site_pages = Table(
+poco_site_pages = _table(
+    SOURCE,
     "poco_site_pages",
-    SOURCE,
-    Column("url", Text, primary_key=True),
-    Column("market", Text),
-    Column("kind", Text),
-    Column("ref", Text),
+    "url text pk, market text, kind text, ref text",
 )
 
-poco_market_state = Table(
+poco_market_state = _table(
+    SOURCE,
     "poco_market_state",
-    SOURCE,
-    Column("market", Text, primary_key=True),
-    Column("frozen_at", DateTime),
+    "market text pk, frozen_at timestamp",
 )
 
-mi_points_ledger = Table(
+mi_points_ledger = _table(
+    TARGET,
     "mi_points_ledger",
-    TARGET,
-    Column("entry_id", SERIAL, primary_key=True, autoincrement=True),
-    Column("mi_account_id", BigInteger),
-    Column("delta", Integer),
-    Column("reason", Text),
-    Column("expires_at", Date),
-    Column("source_ref", Text, nullable=False, unique=True),
-    Column("created_at", DateTime),
+    "entry_id serial pk, mi_account_id bigint, delta integer, reason text, expires_at date, "
+    "source_ref text unique required, created_at timestamp",
 )
 
-mi_reviews = Table(
+mi_reviews = _table(
+    TARGET,
     "mi_reviews",
-    TARGET,
-    Column("review_id", SERIAL, primary_key=True, autoincrement=True),
-    Column("mi_account_id", BigInteger),
-    Column("mi_product_id", BigInteger),
-    Column("rating", SmallInteger),
-    Column("title", Text),
-    Column("body", Text),
-    Column("language", Text),
-    Column("status", Text),
-    Column("helpful_votes", Integer),
-    Column("created_at", DateTime),
-    Column("updated_at", DateTime),
-    Column("source_ref", Text, nullable=False, unique=True),
+    "review_id serial pk, mi_account_id bigint, mi_product_id bigint, rating smallint, title text, body text, "
+    "language text, status text, helpful_votes integer, created_at timestamp, updated_at timestamp, "
+    "source_ref text unique required",
 )
 
-mi_initiatives = Table(
+mi_initiatives = _table(
+    TARGET,
     "mi_initiatives",
-    TARGET,
-    Column("initiative_id", SERIAL, primary_key=True, autoincrement=True),
-    Column("brand", Text),
-    Column("market", Text),
-    Column("kind", Text),
-    Column("title", Text),
-    Column("starts_at", DateTime),
-    Column("ends_at", DateTime),
-    Column("status", Text),
-    Column("source_ref", Text, nullable=False, unique=True),
+    "initiative_id serial pk, brand text, market text, kind text, title text, starts_at timestamp, ends_at timestamp, "
+    "status text, source_ref text unique required",
 )
 
-mi_initiative_participants = Table(
+mi_initiative_participants = _table(
+    TARGET,
     "mi_initiative_participants",
-    TARGET,
-    Column("initiative_id", BigInteger),
-    Column("mi_account_id", BigInteger),
-    Column("joined_at", DateTime),
-    Column("reward_points", Integer),
-    Column("status", Text),
-    Column("source_ref", Text, nullable=False, unique=True),
+    "initiative_id bigint, mi_account_id bigint, joined_at timestamp, reward_points integer, status text, "
+    "source_ref text unique required",
 )
 
-quarantine = Table(
+
+def _per_row(name: str, columns: str, key: type[PrimaryKeyConstraint | UniqueConstraint]) -> Table:
+    """A bookkeeping table with a row per migrated source row: (domain, source_ref) and more."""
+    keyed = f"domain text required, source_ref text required, {columns}"
+    return _table(BOOKKEEPING, name, keyed, key("domain", "source_ref"))
+
+
+quarantine = _per_row(
     "poco_migration_quarantine",
-    BOOKKEEPING,
-    Column("domain", Text, nullable=False),
-    Column("source_ref", Text, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("market", Text, nullable=False),
-    Column("detected_at", DateTime, nullable=False),
-    UniqueConstraint("domain", "source_ref"),
+    "reason text required, market text required, detected_at timestamp required",
+    UniqueConstraint,
 )
 
 # Where every moved row sits, with its market: the Xiaomi tables have no market
 # column for reviews and points, and reports, ratios and rollbacks need one.
-moved = Table(
-    "poco_migration_moved",
-    BOOKKEEPING,
-    Column("domain", Text, nullable=False),
-    Column("source_ref", Text, nullable=False),
-    Column("market", Text, nullable=False),
-    Column("move_id", Text, nullable=False),
-    PrimaryKeyConstraint("domain", "source_ref"),
-)
+moved = _per_row("poco_migration_moved", "market text required, move_id text required", PrimaryKeyConstraint)
 
 # Moved rows that became invalid on POCO since: held where they are (not quarantined,
 # not updated), with the reason they would be quarantined for. The extract checkpoint
 # leaves them out of its shares, as the quarantine ratio does; the report shows them.
-held = Table(
+held = _per_row(
     "poco_migration_held",
-    BOOKKEEPING,
-    Column("domain", Text, nullable=False),
-    Column("source_ref", Text, nullable=False),
-    Column("market", Text, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("detected_at", DateTime, nullable=False),
-    PrimaryKeyConstraint("domain", "source_ref"),
+    "market text required, reason text required, detected_at timestamp required",
+    PrimaryKeyConstraint,
 )
 
 # The money: what each user has been credited so far, in Mi points, and how many
 # adjustments that took. Written in the same transaction as the ledger entries.
-points_balances = Table(
-    "poco_migration_points_balances",
+points_balances = _table(
     BOOKKEEPING,
-    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("market", Text, nullable=False),
-    Column("mi_account_id", BigInteger, nullable=False),
-    Column("credited", BigInteger, nullable=False),
-    Column("adjustments", Integer, nullable=False),
-    Column("source_balance", BigInteger, nullable=False),
+    "poco_migration_points_balances",
+    "user_id bigint pk, market text required, mi_account_id bigint required, credited bigint required, "
+    "adjustments integer required, source_balance bigint required",
 )
 
-watermarks = Table(
-    "poco_migration_watermarks",
+watermarks = _table(
     BOOKKEEPING,
-    Column("domain", Text, nullable=False),
-    Column("market", Text, nullable=False),
-    Column("watermark", DateTime),
-    Column("updated_at", DateTime, nullable=False),
+    "poco_migration_watermarks",
+    "domain text required, market text required, watermark timestamp, updated_at timestamp required",
     PrimaryKeyConstraint("domain", "market"),
 )
 
-moves = Table(
-    "poco_migration_moves",
+moves = _table(
     BOOKKEEPING,
-    Column("move_id", Text, primary_key=True),
-    Column("run_id", Text),
-    Column("domain", Text, nullable=False),
-    Column("market", Text, nullable=False),
-    Column("full_scan", Boolean, nullable=False),
-    Column("status", Text, nullable=False),
-    Column("staged", Integer, nullable=False),
-    Column("inserted", Integer, nullable=False),
-    Column("updated", Integer, nullable=False),
-    Column("quarantined", Integer, nullable=False),
-    Column("released", Integer, nullable=False),
-    Column("held", Integer, nullable=False),
-    Column("started_at", DateTime, nullable=False),
-    Column("finished_at", DateTime),
-    Column("message", Text),
+    "poco_migration_moves",
+    "move_id text pk, run_id text, domain text required, market text required, full_scan boolean required, "
+    "status text required, staged integer required, inserted integer required, updated integer required, "
+    "quarantined integer required, released integer required, held integer required, started_at timestamp required, "
+    "finished_at timestamp, message text",
 )
 
-checkpoints = Table(
-    "poco_migration_checkpoints",
+checkpoints = _table(
     BOOKKEEPING,
-    Column("id", SERIAL, primary_key=True, autoincrement=True),
-    Column("move_id", Text, nullable=False),
-    Column("run_id", Text),
-    Column("domain", Text, nullable=False),
-    Column("market", Text, nullable=False),
-    Column("stage", Text, nullable=False),
-    Column("success", Boolean, nullable=False),
-    Column("evaluated", Integer, nullable=False),
-    Column("failed", Integer, nullable=False),
-    Column("success_percent", Float),
-    Column("failures", JSON),
-    Column("data_docs", Text),
-    Column("checked_at", DateTime, nullable=False),
+    "poco_migration_checkpoints",
+    "id serial pk, move_id text required, run_id text, domain text required, market text required, "
+    "stage text required, success boolean required, evaluated integer required, failed integer required, "
+    "success_percent float, failures json, data_docs text, checked_at timestamp required",
 )
 
 
 # What operators did to a market, newest last: pause, resume, rollback. A market is
 # paused while its latest pause or resume is a pause; the log is the audit trail.
-operations = Table(
-    "poco_migration_operations",
+operations = _table(
     BOOKKEEPING,
-    Column("id", SERIAL, primary_key=True, autoincrement=True),
-    Column("market", Text, nullable=False),
-    Column("action", Text, nullable=False),
-    Column("reason", Text),
-    Column("detail", JSON),
-    Column("at", DateTime, nullable=False),
+    "poco_migration_operations",
+    "id serial pk, market text required, action text required, reason text, detail json, at timestamp required",
 )
 
 # Staging: one table per domain, holding a market's batch between the extract and
@@ -343,15 +277,11 @@ stage_participants = _stage("participants", *_copies(mi_initiative_participants)
 
 # Source against target for a move: each metric counted on the POCO side
 # (expected) and on the Xiaomi side (observed); the reconciliation gate wants them equal.
-reconciliation = Table(
-    "poco_migration_reconciliation",
+reconciliation = _table(
     BOOKKEEPING,
-    Column("move_id", Text, nullable=False),
-    Column("domain", Text, nullable=False),
-    Column("market", Text, nullable=False),
-    Column("metric", Text, nullable=False),
-    Column("expected", BigInteger),
-    Column("observed", BigInteger),
+    "poco_migration_reconciliation",
+    "move_id text required, domain text required, market text required, metric text required, expected bigint, "
+    "observed bigint",
     PrimaryKeyConstraint("move_id", "metric"),
 )
 

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from poco_migration import schemas
-from poco_migration.moves.engine import ref_ids
 from poco_migration.operations import ROLLBACK, paused_markets
 from poco_migration.plan import Plan
+from poco_migration.refs import ref_ids, user_of
 
 NOT_STARTED, SYNCING, GATE_FAILED, FROZEN, CUT_OVER = "not started", "syncing", "gate failed", "frozen", "cut over"
 # A participants move waiting for its market's initiatives (their gate refused them).
@@ -77,12 +77,12 @@ def _counts(conn: Connection, table: sa.Table) -> dict[tuple[str, str], int]:
     rows = conn.execute(
         sa.select(table.c.market, table.c.domain, sa.func.count()).group_by(table.c.market, table.c.domain)
     )
-    return {(market, domain): n for market, domain, n in rows}
+    return {(market, domain): n for market, domain, n in rows.tuples()}
 
 
 def _moves_since_rollback(conn: Connection) -> dict[tuple[str, str], list[Any]]:
     mv, o = schemas.moves, schemas.operations
-    rolled_back = dict(
+    rolled_back: dict[str, dt.datetime] = dict(
         conn.execute(sa.select(o.c.market, sa.func.max(o.c.at)).where(o.c.action == ROLLBACK).group_by(o.c.market))
         .tuples()
         .all()
@@ -176,7 +176,7 @@ def quarantine(
     emails = _masked_emails(source, set(users.values()))
     for row in rows:
         user_id = users.get(row["source_ref"])
-        row["user_id"], row["email"] = user_id, emails.get(user_id)
+        row["user_id"], row["email"] = user_id, emails.get(user_id) if user_id is not None else None
     return rows
 
 
@@ -185,18 +185,15 @@ def _owners(source: Engine, rows: list[dict[str, Any]]) -> dict[str, int]:
     owners: dict[str, int] = {}
     reviews: dict[int, str] = {}
     for row in rows:
-        ids = ref_ids(row["source_ref"])
-        if row["domain"] == "points":
-            owners[row["source_ref"]] = ids[0]
-        elif row["domain"] == "participants":
-            owners[row["source_ref"]] = ids[1]
+        if (user_id := user_of(row["domain"], row["source_ref"])) is not None:
+            owners[row["source_ref"]] = user_id
         elif row["domain"] == "reviews":
-            reviews[ids[0]] = row["source_ref"]
+            reviews[ref_ids(row["source_ref"])[0]] = row["source_ref"]
     if reviews:
         r = schemas.poco_reviews
         with source.connect() as conn:
             authors = conn.execute(sa.select(r.c.review_id, r.c.user_id).where(r.c.review_id.in_(reviews)))
-            for review_id, user_id in authors:
+            for review_id, user_id in authors.tuples():
                 owners[reviews[review_id]] = user_id
     return owners
 
@@ -207,7 +204,7 @@ def _masked_emails(source: Engine, user_ids: set[int]) -> dict[int, str | None]:
     u = schemas.poco_users
     with source.connect() as conn:
         rows = conn.execute(sa.select(u.c.user_id, u.c.email).where(u.c.user_id.in_(user_ids)))
-        return {user_id: mask_email(email) for user_id, email in rows}
+        return {user_id: mask_email(email) for user_id, email in rows.tuples()}
 
 
 def snapshot(source: Engine, target: Engine, plan: Plan, now: dt.datetime | None = None) -> dict[str, Any]:

@@ -81,7 +81,8 @@ def move_markets(
 ) -> dict[str, Any]:
     """Move one domain for each market in turn; one market's failure does not stop the others."""
     from poco_migration.moves import MOVES
-    from poco_migration.moves.engine import GateFailed, MoveError, MoveRequest, run_move
+    from poco_migration.moves.pipeline import run_move
+    from poco_migration.moves.types import GateFailed, MoveError, MoveRequest
 
     plan = plan or load_plan()
     source, target_url = engine_for(SOURCE_CONN_ID), sqlalchemy_url(TARGET_CONN_ID)
@@ -189,26 +190,32 @@ def _rehearsal_dir(name: str) -> Path:
 def publish_redirects(market: str) -> dict[str, Any]:
     """Generate, validate and verify the market's redirect map.
 
-    The map is refused (nothing written) if any POCO URL is uncovered or any target
-    is off-host, a POCO URL, a chain or a loop. Then every URL is probed over HTTP
+    The map is built once: what is validated and written is what is probed. It is
+    refused (nothing written) if any POCO URL is uncovered or any target is
+    off-host, a POCO URL, a chain or a loop. Then every URL is probed over HTTP
     for exactly one 301 to its target: on ``POCO_REDIRECTS_BASE_URL`` (the live POCO
     web servers) when set, else on a local stand-in serving the generated nginx map.
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from poco_migration import redirects
+    from poco_migration.redirects.build import build_map
+    from poco_migration.redirects.outputs import export
+    from poco_migration.redirects.probe import probe
+    from poco_migration.redirects.rules import load_rules
     from poco_migration.redirects.server import nginx_map_routes, serve
+    from poco_migration.redirects.validate import RedirectError
 
-    rules = redirects.load_rules()
+    rules = load_rules()
     source, target = engine_for(SOURCE_CONN_ID), engine_for(TARGET_CONN_ID)
+    mapped = list(build_map(source, target, market, rules))
     try:
-        exported = redirects.export(source, target, market, rules, _rehearsal_dir("redirects"))
-    except redirects.RedirectError as exc:
+        exported = export(source, target, market, rules, _rehearsal_dir("redirects"), redirects=mapped)
+    except RedirectError as exc:
         raise AirflowFailException(str(exc)) from exc
     log.info("%s: %d redirects written to %s (%s)", market, exported.redirects, exported.nginx_file, exported.by_rule)
     live = os.environ.get("POCO_REDIRECTS_BASE_URL")
     with serve(nginx_map_routes(exported.nginx_file)) as stand_in:
-        report = redirects.probe(live or stand_in, redirects.build_map(source, target, market, rules))
+        report = probe(live or stand_in, mapped)
     where = live or "the local stand-in serving the generated map"
     log.info("%s: probed %d URLs on %s in %.1fs", market, len(report.results), where, report.elapsed)
     if not report.ok:
@@ -225,16 +232,17 @@ def retire_app() -> dict[str, Any]:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from poco_migration import redirects
+    from poco_migration.redirects.app import app_retirement_notice, check_app_retired
+    from poco_migration.redirects.rules import load_rules
     from poco_migration.redirects.server import app_routes, serve
 
-    rules = redirects.load_rules()
+    rules = load_rules()
     out = _rehearsal_dir("app") / "retirement_notice.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(redirects.app_retirement_notice(rules), indent=2, default=str) + "\n", encoding="utf-8")
+    out.write_text(json.dumps(app_retirement_notice(rules), indent=2, default=str) + "\n", encoding="utf-8")
     live = os.environ.get("POCO_APP_API_BASE_URL")
     with serve(app_routes(rules)) as stand_in:
-        result = redirects.check_app_retired(live or stand_in, rules)
+        result = check_app_retired(live or stand_in, rules)
     if not result.ok:
         raise AirflowFailException("the POCO Store app is not retired: " + "; ".join(result.failures))
     log.info("POCO Store app retired: %d endpoints answer 410 Gone; notice in %s", len(result.checked), out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from poco_migration.moves import initiatives, participants, points, reviews
-from poco_migration.moves.engine import Move
+from poco_migration.moves.move import Move
 
 # In the order of schemas.DOMAINS: initiatives before their participants.
 MOVES: dict[str, Move] = {

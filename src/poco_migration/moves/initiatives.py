@@ -14,17 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
-from poco_migration.moves.checks import invalid_text, kept
-from poco_migration.moves.engine import (
-    Move,
-    MoveRequest,
-    Rule,
-    changed_since,
-    first_reason,
-    market_expr,
-    ref_expr,
-    ref_ids,
-)
+from poco_migration.moves.move import Move
+from poco_migration.moves.rules import Rule, first_reason, invalid_text, kept
+from poco_migration.moves.sql import changed_since, market_expr
+from poco_migration.moves.types import MoveRequest
+from poco_migration.refs import ref_ids, ref_sql, source_ref
 
 IN_SCOPE = ("active", "ended")
 KINDS = ("campaign", "event", "contest", "beta_program")
@@ -44,7 +38,7 @@ KEPT = ("market", "kind", "title", "starts_at", "ends_at", "status")
 
 
 def initiative_ref(initiative_id: Any) -> str:
-    return f"poco:initiative:{initiative_id}"
+    return source_ref("initiatives", initiative_id)
 
 
 class InitiativesMove(Move):
@@ -61,7 +55,7 @@ class InitiativesMove(Move):
         )
 
     def ref_sql(self) -> sa.ColumnElement[str]:
-        return ref_expr("poco:initiative:", initiatives.c.initiative_id)
+        return ref_sql(self.domain, initiatives.c.initiative_id)
 
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
         query = self._source(req)

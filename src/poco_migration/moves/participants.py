@@ -19,19 +19,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
-from poco_migration.moves.checks import kept, out_of_range
-from poco_migration.moves.engine import (
-    UNLINKED,
-    Move,
-    MoveRequest,
-    Rule,
-    changed_since,
-    first_reason,
-    market_expr,
-    ref_expr,
-    ref_ids,
-)
 from poco_migration.moves.initiatives import IN_SCOPE, initiative_ref
+from poco_migration.moves.move import Move
+from poco_migration.moves.rules import UNLINKED, Rule, first_reason, kept, out_of_range
+from poco_migration.moves.sql import changed_since, market_expr
+from poco_migration.moves.types import MoveRequest
+from poco_migration.refs import ref_ids, ref_sql, source_ref
 
 STATUSES = ("joined", "winner", "withdrawn")
 
@@ -79,7 +72,7 @@ class ParticipantsMove(Move):
         )
 
     def ref_sql(self) -> sa.ColumnElement[str]:
-        return ref_expr("poco:participant:", participants.c.initiative_id, participants.c.user_id)
+        return ref_sql(self.domain, participants.c.initiative_id, participants.c.user_id)
 
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
         if watermark is None:
@@ -95,7 +88,9 @@ class ParticipantsMove(Move):
     def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
         t, q = schemas.mi_initiatives, schemas.quarantine
         moved = {ref: mi_id for ref, mi_id in conn.execute(sa.select(t.c.source_ref, t.c.initiative_id))}
-        quarantined = set(conn.execute(sa.select(q.c.source_ref).where(q.c.domain == "initiatives")).scalars())
+        quarantined: set[str] = set(
+            conn.execute(sa.select(q.c.source_ref).where(q.c.domain == "initiatives")).scalars()
+        )
         for row in rows:
             ref = initiative_ref(row["initiative_id"])
             waits = ref not in moved and ref not in quarantined and row["initiative_status"] in IN_SCOPE
@@ -104,7 +99,7 @@ class ParticipantsMove(Move):
             else:
                 reason = first_reason(RULES, {**row, "mi_initiative_id": moved.get(ref)})
             yield {
-                "source_ref": f"poco:participant:{row['initiative_id']}:{row['user_id']}",
+                "source_ref": source_ref(self.domain, row["initiative_id"], row["user_id"]),
                 "reason": reason,
                 # A waiting row is neither written nor quarantined: see ``waiting``.
                 "insertable": not waits or reason is not None,
@@ -117,7 +112,7 @@ class ParticipantsMove(Move):
         """Every participant is in scope, so a staged row that is valid but not insertable is
         one whose initiative is in scope and has not moved yet."""
         s = self.stage.c
-        refs = conn.execute(
+        refs: Iterable[str] = conn.execute(
             sa.select(s.source_ref).where(self.batch(req), s.reason.is_(None), ~s.insertable).order_by(s.source_ref)
         ).scalars()
         waiting = sorted({ref_ids(ref)[0] for ref in refs})

@@ -18,19 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from poco_migration import schemas
-from poco_migration.moves.checks import INT32_MAX, out_of_range
-from poco_migration.moves.engine import (
-    UNLINKED,
-    Move,
-    MoveRequest,
-    Rule,
-    changed_since,
-    dialect_insert,
-    first_reason,
-    market_expr,
-    ref_expr,
-    ref_ids,
-)
+from poco_migration.moves.move import Move
+from poco_migration.moves.rules import INT32_MAX, UNLINKED, Rule, first_reason, out_of_range
+from poco_migration.moves.sql import changed_since, dialect_insert, market_expr
+from poco_migration.moves.types import MoveRequest
+from poco_migration.refs import adjustment_ref, opening_ref_sql, ref_ids, ref_sql, source_ref
 
 RULES = (
     UNLINKED,
@@ -49,9 +41,7 @@ def _ledger_sums() -> sa.Subquery:
     """Each user's ledger sum, keyed by its opening entry's source_ref: ``poco:points:<u>:<n>``
     counts for ``poco:points:<u>``. One aggregate of the ledger that the reconciliation joins by
     hash; a correlated ``LIKE '<ref>:%'`` scanned the whole ledger once per staged row."""
-    ref = ledger.c.source_ref
-    adjusted = sa.func.rtrim(sa.func.rtrim(ref, "0123456789"), ":")
-    owner = sa.case((ref.like("poco:points:%:%"), adjusted), else_=ref)
+    owner = opening_ref_sql(ledger.c.source_ref)
     return sa.select(owner.label("owner"), sa.func.sum(ledger.c.delta).label("total")).group_by(owner).subquery()
 
 
@@ -100,7 +90,7 @@ class PointsMove(Move):
         )
 
     def ref_sql(self) -> sa.ColumnElement[str]:
-        return ref_expr("poco:points:", accounts.c.user_id)
+        return ref_sql(self.domain, accounts.c.user_id)
 
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
         query = self._source(req)
@@ -119,7 +109,7 @@ class PointsMove(Move):
             credit = None if row["balance"] is None else convert(row["balance"], rate)
             reason = first_reason(RULES, {**row, "credit": credit})
             yield {
-                "source_ref": f"poco:points:{row['user_id']}",
+                "source_ref": source_ref(self.domain, row["user_id"]),
                 "reason": reason,
                 "insertable": row["balance"] != 0,
                 "user_id": row["user_id"],
@@ -175,7 +165,7 @@ class PointsMove(Move):
                     s.c.credit - balances.c.credited,
                     sa.literal("poco_migration_adjustment"),
                     s.c.expires_at,
-                    s.c.source_ref + ":" + sa.cast(balances.c.adjustments + 1, sa.Text),
+                    adjustment_ref(s.c.source_ref, balances.c.adjustments + 1),
                     s.c.observed_at,
                 ).where(adjusted),
             )
@@ -217,13 +207,14 @@ class PointsMove(Move):
             accounts.c.balance > 0, users.c.mi_account_id.is_not(None), credit_fits(accounts.c.balance, rate)
         )
         with source.connect() as src:
-            source_balance = src.execute(
+            # SUM: an int, or a Decimal where the database widens it (PostgreSQL's SUM of bigint).
+            source_balance: int | Decimal = src.execute(
                 sa.select(sa.func.coalesce(sa.func.sum(sa.literal_column("balance")), 0)).select_from(
                     self._source(req).where(valid).subquery()
                 )
             ).scalar_one()
         staged_valid = sa.and_(self.batch(req), s.c.reason.is_(None), s.c.insertable)
-        target_balance, staged_credit, ledger_credit = conn.execute(
+        target_sums = (
             sa.select(
                 sa.func.coalesce(sa.func.sum(balances.c.source_balance), 0),
                 sa.func.coalesce(sa.func.sum(s.c.credit), 0),
@@ -231,7 +222,8 @@ class PointsMove(Move):
             )
             .select_from(self.reconciled_from().outerjoin(balances, balances.c.user_id == s.c.user_id))
             .where(staged_valid)
-        ).one()
+        )
+        target_balance, staged_credit, ledger_credit = conn.execute(target_sums).tuples().one()
         totals["points_balance_total"] = (int(source_balance), int(target_balance))
         totals["points_credit_total"] = (int(staged_credit), int(ledger_credit))
         return totals

@@ -15,19 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
-from poco_migration.moves.checks import invalid_text, kept, out_of_range
-from poco_migration.moves.engine import (
-    UNLINKED,
-    Move,
-    MoveRequest,
-    Rule,
-    at_or_after,
-    changed_since,
-    first_reason,
-    market_expr,
-    ref_expr,
-    ref_ids,
-)
+from poco_migration.moves.move import Move
+from poco_migration.moves.rules import UNLINKED, Rule, first_reason, invalid_text, kept, out_of_range
+from poco_migration.moves.sql import at_or_after, changed_since, market_expr
+from poco_migration.moves.types import MoveRequest
+from poco_migration.refs import ref_ids, ref_sql, source_ref
 
 STATUSES = ("published", "hidden", "pending", "deleted")
 # POCO's statuses on the Xiaomi side: a review deleted on POCO is removed there.
@@ -76,11 +68,11 @@ class ReviewsMove(Move):
             .order_by(reviews.c.user_id, reviews.c.sku, reviews.c.review_id)
         )
 
-    def _groups_where(self, condition: sa.ColumnElement[bool], sibling: sa.Table) -> sa.ColumnElement[bool]:
+    def _groups_where(self, condition: sa.ColumnElement[bool], sibling: sa.FromClause) -> sa.ColumnElement[bool]:
         return sa.exists().where(sibling.c.user_id == reviews.c.user_id, sibling.c.sku == reviews.c.sku, condition)
 
     def ref_sql(self) -> sa.ColumnElement[str]:
-        return ref_expr("poco:review:", reviews.c.review_id)
+        return ref_sql(self.domain, reviews.c.review_id)
 
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
         if watermark is None:
@@ -107,7 +99,7 @@ class ReviewsMove(Move):
                 reason = "duplicate" if body in originals else None
                 originals.add(body)
             yield {
-                "source_ref": f"poco:review:{row['review_id']}",
+                "source_ref": source_ref(self.domain, row["review_id"]),
                 "reason": reason,
                 "insertable": live,
                 "mi_account_id": row["mi_account_id"],

@@ -18,7 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from poco_migration.redirects import Rules, app_retirement_notice
+from poco_migration.redirects.app import app_retirement_notice
+from poco_migration.redirects.rules import Rules
 
 # status, headers, body
 Response = tuple[int, dict[str, str], bytes]

@@ -161,7 +161,9 @@ def recreate_database(pg_url: str, url: str, create: bool = True) -> None:
     import psycopg
     from psycopg import sql
 
-    name = sql.Identifier(sa.make_url(url).database)
+    database = sa.make_url(url).database
+    assert database is not None, f"{url} names no database"
+    name = sql.Identifier(database)
     admin = sa.make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
@@ -206,7 +208,7 @@ def reset_target(target_url: str) -> None:
 def source_query(domain: str) -> sa.Select:
     """The rows a move of the domain reads: its own full extract of the market."""
     from poco_migration.moves import MOVES
-    from poco_migration.moves.engine import MoveRequest
+    from poco_migration.moves.types import MoveRequest
     from poco_migration.plan import load_plan
 
     return MOVES[domain].extract(MoveRequest(domain, MARKET, load_plan(), AS_OF, full=True), None)
@@ -231,7 +233,7 @@ def measure_copy(domain: str, source_url: str, target_url: str) -> dict:
     table.drop(target, checkfirst=True)
     table.create(target)
     compiled = str(query.compile(dialect=target.dialect, compile_kwargs={"literal_binds": True}))
-    read = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(sql.SQL(compiled))  # type: ignore[arg-type]
+    read = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(sql.SQL(compiled))
     write = sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table.name))
     plain = {u: sa.make_url(u).set(drivername="postgresql").render_as_string(False) for u in (source_url, target_url)}
     began = time.perf_counter()
@@ -286,7 +288,8 @@ def measure_move(domain: str, rows: int, profile_to: str | None) -> dict:
     """The full move of the market, through ``run_move`` as the cutover's final sync calls it."""
     from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_for, sqlalchemy_url
     from poco_migration.moves import MOVES
-    from poco_migration.moves.engine import MoveRequest, run_move
+    from poco_migration.moves.pipeline import run_move
+    from poco_migration.moves.types import MoveRequest
     from poco_migration.plan import load_plan
 
     request = MoveRequest(domain, MARKET, load_plan(), AS_OF, run_id="bench", full=True)
@@ -301,6 +304,7 @@ def measure_move(domain: str, rows: int, profile_to: str | None) -> dict:
     result = run_move(MOVES[domain], request, source, target)
     seconds = time.perf_counter() - began
     if profiler is not None:
+        assert profile_to is not None  # the profiler runs only when asked for a path
         profiler.stop()
         Path(profile_to).write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
     gates = {c.stage: round(c.seconds, 3) for c in result.checkpoints}
@@ -474,7 +478,7 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> dict[str, An
 def _machine(pg_url: str) -> dict[str, Any]:
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
-        version = conn.execute(sa.text("SHOW server_version")).scalar_one()
+        version: str = conn.execute(sa.text("SHOW server_version")).scalar_one()
     engine.dispose()
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "postgresql": version}
 

@@ -3,7 +3,16 @@
 Markets with their languages, names and cities, the POCO line-up, review texts,
 initiative titles, and the rates at which the platform's rows (and its defects)
 occur. ``generator.py`` reads these tables; changing how the platform looks is an
-edit here, not in the code that writes it.
+edit here or in ``catalogue.yaml``, not in the code that writes it.
+
+The long tables (the markets, the products, the review texts per language, the
+initiative titles, the static pages) live in ``catalogue.yaml`` beside this module,
+shipped as package data: they are content, not code, and spelt out in Python they
+were the same six-line shape over and over. This module keeps the dataclasses, the
+small constants and rates, and turns the YAML into the same objects as before (same
+names, types and values, in the file's order: the generator's one seeded
+``random.Random`` walks these mappings and tuples in order, so the order is part of
+the seed's output).
 """
 
 from __future__ import annotations
@@ -12,7 +21,10 @@ import datetime as dt
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from importlib import resources
+from typing import Any, TypeVar
+
+import yaml
 
 from poco_migration.plan import GLOBAL_MARKET
 
@@ -22,6 +34,44 @@ EPOCH = dt.datetime(2019, 1, 1)
 SNAPSHOT = dt.datetime(2024, 9, 30, 23, 59, 59)  # the POCO platform as the migration first sees it
 SITE = "https://www.po.co"
 EMAIL_DOMAINS = ("example.com", "example.org")
+
+# --- The YAML ------------------------------------------------------------------------
+
+
+def _load() -> dict[str, Any]:
+    text = resources.files("poco_migration_tools.seed").joinpath("catalogue.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError("catalogue.yaml: expected a mapping at the top")
+    return data
+
+
+_T = TypeVar("_T")
+
+
+def _scalar(value: Any, kind: type[_T], where: str) -> _T:
+    """``value`` if it is exactly a ``kind`` (a bool is no int here)."""
+    if type(value) is not kind:
+        raise ValueError(f"catalogue.yaml: {where} must be a {kind.__name__}, not {value!r}")
+    return value
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    """A YAML list of strings as a tuple; an unquoted yes/no/1.0 would be a bool or a number."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"catalogue.yaml: {where} must be a list of strings, not {value!r}")
+    return tuple(value)
+
+
+def _weights(value: Any, where: str) -> dict[str, int]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(w, int) and not isinstance(w, bool) for k, w in value.items()
+    ):
+        raise ValueError(f"catalogue.yaml: {where} must map strings to whole numbers, not {value!r}")
+    return dict(value)
+
+
+_DATA = _load()
 
 # --- Markets -------------------------------------------------------------------------
 
@@ -41,97 +91,15 @@ class Market:
 
 
 MARKETS: dict[str, Market] = {
-    m.code: m
-    for m in (
-        Market(
-            "IN",
-            weight=30,
-            languages={"en": 55, "hi": 45},
-            first_names=("aarav", "priya", "rahul", "ananya", "vikram", "sneha", "arjun", "kavya"),
-            surnames=("sharma", "patel", "singh", "iyer", "reddy", "gupta", "nair", "das"),
-            cities=("Mumbai", "Delhi", "Bengaluru", "Hyderabad", "Chennai"),
-        ),
-        Market(
-            "ID",
-            weight=14,
-            languages={"id": 85, "en": 15},
-            first_names=("budi", "siti", "agus", "dewi", "rizky", "putri"),
-            surnames=("santoso", "wijaya", "saputra", "lestari", "hidayat", "pratama"),
-            cities=("Jakarta", "Surabaya", "Bandung", "Medan"),
-        ),
-        Market(
-            "GL",
-            weight=12,
-            languages={"en": 70, "es": 8, "fr": 6, "de": 6, "it": 5, "pl": 5},
-            first_names=("alex", "sam", "maria", "david", "lena", "omar", "yuki", "noah"),
-            surnames=("smith", "garcia", "mueller", "kowalski", "tanaka", "silva", "brown", "hassan"),
-            cities=("Dubai", "London", "Istanbul", "Online"),
-        ),
-        Market(
-            "IT",
-            weight=10,
-            languages={"it": 90, "en": 10},
-            first_names=("marco", "giulia", "luca", "francesca", "alessandro", "chiara"),
-            surnames=("rossi", "russo", "ferrari", "esposito", "bianchi", "romano"),
-            cities=("Milano", "Roma", "Napoli", "Torino"),
-        ),
-        Market(
-            "ES",
-            weight=8,
-            languages={"es": 90, "en": 10},
-            first_names=("javier", "lucia", "carlos", "marta", "pablo", "elena"),
-            surnames=("garcia", "fernandez", "lopez", "martinez", "sanchez", "perez"),
-            cities=("Madrid", "Barcelona", "Valencia", "Sevilla"),
-        ),
-        Market(
-            "DE",
-            weight=7,
-            languages={"de": 90, "en": 10},
-            first_names=("lukas", "anna", "felix", "laura", "jonas", "lea"),
-            surnames=("mueller", "schmidt", "schneider", "fischer", "weber", "wagner"),
-            cities=("Berlin", "München", "Hamburg", "Köln"),
-        ),
-        Market(
-            "FR",
-            weight=6,
-            languages={"fr": 92, "en": 8},
-            first_names=("lucas", "chloe", "hugo", "lea", "louis", "manon"),
-            surnames=("martin", "bernard", "dubois", "thomas", "robert", "petit"),
-            cities=("Paris", "Lyon", "Marseille", "Lille"),
-        ),
-        Market(
-            "MY",
-            weight=5,
-            languages={"ms": 60, "en": 40},
-            first_names=("ahmad", "nurul", "wei", "siti", "raj", "aisyah"),
-            surnames=("abdullah", "tan", "lim", "ismail", "kumar", "wong"),
-            cities=("Kuala Lumpur", "Penang", "Johor Bahru"),
-        ),
-        Market(
-            "PH",
-            weight=3,
-            languages={"tl": 55, "en": 45},
-            first_names=("juan", "maria", "jose", "angel", "mark", "kristine"),
-            surnames=("delacruz", "santos", "reyes", "garcia", "bautista", "mendoza"),
-            cities=("Manila", "Cebu", "Davao", "Quezon City"),
-        ),
-        Market(
-            "TH",
-            weight=3,
-            languages={"th": 85, "en": 15},
-            first_names=("somchai", "suda", "anan", "ploy", "niran", "malee"),
-            surnames=("saetang", "srisuk", "wongsa", "chaiyaporn", "boonmee", "thongdee"),
-            cities=("Bangkok", "Chiang Mai", "Phuket"),
-        ),
-        Market(
-            "PL",
-            weight=2,
-            languages={"pl": 90, "en": 10},
-            first_names=("jakub", "zofia", "kacper", "julia", "piotr", "anna"),
-            surnames=("nowak", "kowalski", "wisniewski", "wojcik", "kaminski", "lewandowski"),
-            cities=("Warszawa", "Kraków", "Wrocław", "Gdańsk"),
-        ),
+    code: Market(
+        code,
+        weight=_scalar(market["weight"], int, f"markets.{code}.weight"),
+        languages=_weights(market["languages"], f"markets.{code}.languages"),
+        first_names=_strings(market["first_names"], f"markets.{code}.first_names"),
+        surnames=_strings(market["surnames"], f"markets.{code}.surnames"),
+        cities=_strings(market["cities"], f"markets.{code}.cities"),
     )
+    for code, market in _DATA["markets"].items()
 }
 # A market that the plan names but this table does not know: small, English, generic.
 DEFAULT_MARKET = replace(MARKETS[GLOBAL_MARKET], code="", weight=4, languages={"en": 1})
@@ -149,18 +117,15 @@ class Product:
     colours: tuple[str, ...]
 
 
-PRODUCTS = (
-    Product("F6PRO", "POCO F6 Pro", True, ("12+256", "12+512", "16+1TB"), ("Black", "White")),
-    Product("F6", "POCO F6", True, ("8+256", "12+512"), ("Black", "Green", "Titanium")),
-    Product("X6PRO", "POCO X6 Pro 5G", True, ("8+256", "12+512"), ("Black", "Grey", "Yellow")),
-    Product("X6", "POCO X6 5G", True, ("8+256", "12+256", "12+512"), ("Black", "White", "Blue")),
-    Product("M6PRO", "POCO M6 Pro", True, ("8+256", "12+512"), ("Black", "Blue", "Purple")),
-    Product("M6", "POCO M6", True, ("6+128", "8+256"), ("Black", "Silver")),
-    Product("C65", "POCO C65", True, ("6+128", "8+256"), ("Black", "Blue", "Purple")),
-    Product("F5PRO", "POCO F5 Pro", False, ("12+256", "12+512"), ("Black", "White")),
-    Product("PAD", "POCO Pad", True, ("8+256",), ("Grey", "Blue")),
-    Product("WATCH", "POCO Watch", True, ("",), ("Black", "Ivory", "Blue")),
-    Product("BUDSPRO", "POCO Buds Pro", False, ("",), ("Midnight Black", "Cyber Yellow")),
+PRODUCTS = tuple(
+    Product(
+        code,
+        _scalar(product["name"], str, f"products.{code}.name"),
+        _scalar(product["on_mi_com"], bool, f"products.{code}.on_mi_com"),
+        _strings(product["memories"], f"products.{code}.memories"),
+        _strings(product["colours"], f"products.{code}.colours"),
+    )
+    for code, product in _DATA["products"].items()
 )
 LEGACY_SKUS = ("POCO-F1-6-128-BLU", "POCO-X3NFC-6-128-GRY", "POCO-M3-4-64-YEL")  # reviewed, never catalogued
 
@@ -220,128 +185,11 @@ class Texts:
 
 
 TEXTS: dict[str, Texts] = {
-    "en": Texts(
-        ("Great value for money", "Fast and smooth", "Battery lasts all day", "Not bad, not perfect", "Love it 😍"),
-        (
-            "Battery easily lasts a full day of heavy use.",
-            "The screen is bright and super smooth.",
-            "Camera is good in daylight, a bit noisy at night.",
-            "Charging from 0 to 100% takes about 20 minutes 🔥",
-            "Gaming performance is excellent, no lag at all.",
-            "Gets a little warm when gaming, otherwise perfect.",
-            "Best phone I've had for this price 👍",
-        ),
-    ),
-    "it": Texts(
-        ("Ottimo rapporto qualità/prezzo", "Veloce e fluido", "Batteria infinita", "Buono ma non perfetto"),
-        (
-            "La batteria dura tranquillamente tutto il giorno.",
-            "Lo schermo è luminoso e fluidissimo.",
-            "La fotocamera di notte poteva essere migliore.",
-            "Si ricarica in una ventina di minuti ⚡",
-            "Nei giochi non perde un colpo.",
-            "Consegna veloce, confezione perfetta 👍",
-        ),
-    ),
-    "es": Texts(
-        ("Relación calidad-precio increíble", "Muy rápido", "Buena batería", "Cumple, sin más"),
-        (
-            "La batería aguanta todo el día sin problema.",
-            "La pantalla se ve genial, muy fluida.",
-            "La cámara nocturna podría mejorar.",
-            "Carga rapidísima, en media hora está al 100% 🔋",
-            "Para jugar va de lujo.",
-            "Se calienta un poco con juegos pesados.",
-        ),
-    ),
-    "fr": Texts(
-        ("Excellent rapport qualité-prix", "Rapide et fluide", "Autonomie au top", "Correct sans plus"),
-        (
-            "L'autonomie tient largement la journée.",
-            "L'écran est lumineux et très fluide.",
-            "Les photos de nuit sont un peu bruitées.",
-            "La charge rapide est bluffante ⚡",
-            "Parfait pour jouer, aucun ralentissement.",
-            "Livraison rapide, rien à redire 👌",
-        ),
-    ),
-    "de": Texts(
-        ("Top Preis-Leistung", "Schnell und flüssig", "Akku hält ewig", "Gut, aber nicht perfekt"),
-        (
-            "Der Akku hält locker einen ganzen Tag.",
-            "Das Display ist hell und super flüssig.",
-            "Nachtaufnahmen könnten besser sein.",
-            "Lädt in gut 20 Minuten voll ⚡",
-            "Beim Zocken läuft alles ruckelfrei.",
-            "Wird beim Spielen etwas warm, sonst top 👍",
-        ),
-    ),
-    "pl": Texts(
-        ("Świetny stosunek jakości do ceny", "Szybki i płynny", "Bateria trzyma długo", "Dobry, ale nie idealny"),
-        (
-            "Bateria spokojnie wytrzymuje cały dzień.",
-            "Ekran jest jasny i bardzo płynny.",
-            "Zdjęcia nocą mogłyby być lepsze.",
-            "Ładowanie trwa około 20 minut ⚡",
-            "W grach działa bez zarzutu.",
-            "Szybka dostawa, polecam 👍",
-        ),
-    ),
-    "th": Texts(
-        ("คุ้มค่ามาก", "เร็วและลื่นไหล", "แบตอึดมาก", "ดีแต่ยังไม่สุด"),
-        (
-            "แบตเตอรี่ใช้ได้ทั้งวันสบายๆ",
-            "หน้าจอสว่างและลื่นมาก",
-            "กล้องถ่ายกลางคืนยังไม่ค่อยดี",
-            "ชาร์จเร็วมาก ประมาณ 20 นาทีเต็ม ⚡",
-            "เล่นเกมลื่น ไม่มีกระตุก",
-            "ส่งของไว แพ็คมาดี 👍",
-        ),
-    ),
-    "hi": Texts(
-        ("पैसा वसूल फ़ोन", "तेज़ और स्मूथ", "बैटरी बहुत बढ़िया", "ठीक-ठाक है"),
-        (
-            "बैटरी आराम से पूरा दिन चल जाती है।",
-            "डिस्प्ले बहुत ब्राइट और स्मूथ है।",
-            "रात में कैमरा थोड़ा कमज़ोर है।",
-            "चार्जिंग बहुत तेज़ है, 20 मिनट में फुल ⚡",
-            "गेमिंग में कोई लैग नहीं है।",
-            "इस कीमत में सबसे अच्छा फ़ोन 👍",
-        ),
-    ),
-    "id": Texts(
-        ("Harga murah kualitas mantap", "Cepat dan lancar", "Baterai awet", "Lumayan"),
-        (
-            "Baterainya awet, seharian aman.",
-            "Layarnya terang dan sangat mulus.",
-            "Kamera malam masih kurang bagus.",
-            "Ngecas cepat banget, 20 menit penuh ⚡",
-            "Main game lancar tanpa lag.",
-            "Pengiriman cepat, packing rapi 👍",
-        ),
-    ),
-    "ms": Texts(
-        ("Berbaloi-baloi", "Laju dan lancar", "Bateri tahan lama", "Boleh tahan"),
-        (
-            "Bateri boleh tahan sehari suntuk.",
-            "Skrin terang dan sangat lancar.",
-            "Kamera waktu malam kurang memuaskan.",
-            "Cas sangat laju, 20 minit penuh ⚡",
-            "Main game lancar, tiada lag.",
-            "Penghantaran cepat, terima kasih 👍",
-        ),
-    ),
-    "tl": Texts(
-        ("Sulit sa presyo", "Mabilis at smooth", "Matagal ang baterya", "Okay lang"),
-        (
-            "Tumatagal ang baterya buong araw.",
-            "Maliwanag at sobrang smooth ng screen.",
-            "Medyo mahina ang camera sa gabi.",
-            "Ang bilis mag-charge, 20 minuto lang ⚡",
-            "Walang lag kahit naglalaro.",
-            "Mabilis ang delivery, salamat 👍",
-        ),
-    ),
+    language: Texts(
+        _strings(texts["titles"], f"texts.{language}.titles"),
+        _strings(texts["sentences"], f"texts.{language}.sentences"),
+    )
+    for language, texts in _DATA["texts"].items()
 }
 REVIEWS_PER_LINKED_USER = {0: 12, 1: 22, 2: 22, 3: 18, 4: 12, 5: 8, 6: 6}  # mean 2.44
 REVIEW_STATUSES = {"published": 86, "pending": 6, "hidden": 5, "deleted": 3}
@@ -352,10 +200,7 @@ REVIEW_PAGE_EVERY = 20  # the site pages that show a review: a sample
 # --- Initiatives ---------------------------------------------------------------------
 
 INITIATIVE_TITLES: dict[str, tuple[str, ...]] = {
-    "campaign": ("{product} launch offer", "Mid-year sale: up to 30% off {product}", "Trade in for a {product}"),
-    "event": ("{product} fan meetup {city}", "POCO community day {city}", "{product} hands-on {city}"),
-    "contest": ("Shot on {product} photo contest", "POCO gaming cup {city}", "Design a {product} wallpaper"),
-    "beta_program": ("HyperOS beta for {product}", "{product} camera update beta", "Early access: {product} firmware"),
+    kind: _strings(titles, f"initiative_titles.{kind}") for kind, titles in _DATA["initiative_titles"].items()
 }
 
 
@@ -385,18 +230,8 @@ REWARD_POINTS = {"joined": (0, 100), "winner": (500, 5_000), "withdrawn": (0, 0)
 
 # --- Site ----------------------------------------------------------------------------
 
-STATIC_PAGES = (  # (kind, path below the market's root)
-    ("home", ""),
-    ("community", "community"),
-    ("community", "community/forum"),
-    ("store", "store"),
-    ("support", "support"),
-    ("support", "support/warranty"),
-    ("account", "account"),
-    ("account", "account/points"),
-    ("other", "about"),
-    ("other", "privacy-policy"),
-    ("other", "terms-of-use"),
+STATIC_PAGES: tuple[tuple[str, str], ...] = tuple(  # (kind, path below the market's root)
+    (kind, path) for kind, path in (_strings(page, "static_pages[]") for page in _DATA["static_pages"])
 )
 
 # --- Defects -------------------------------------------------------------------------

@@ -1,19 +1,42 @@
-"""Quarantine rules for values the Xiaomi tables cannot hold, shared by several domains.
+"""Quarantine rules as data: a reason and the test of a source row that gives it.
 
+Each domain lists its rules (a tuple of ``Rule``) in the order the contract lists the
+reasons; the first that applies is the row's reason. The rules here are shared by
+several domains: the unlinked account, and the values the Xiaomi tables cannot hold.
 The contract trusts nothing in the source, and SQLite keeps whatever a writer gave
 it: a number wider than the Xiaomi ``integer`` column, a NUL byte (which PostgreSQL
 text refuses), bytes that were never UTF-8 (read as lone surrogates, see
-``connections.engine_for``). Such a row is quarantined under its own reason, so
-that one hostile value neither stops its market's move nor reaches a database
-that would refuse it.
+``connections.engine_for``). Such a row is quarantined under its own reason, so that
+one hostile value neither stops its market's move nor reaches a database that would
+refuse it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from poco_migration.moves.engine import Rule
+
+@dataclass(frozen=True)
+class Rule:
+    """A quarantine reason and the test of a source row that gives it."""
+
+    reason: str
+    applies: Callable[[Mapping[str, Any]], bool]
+
+
+def first_reason(rules: Sequence[Rule], row: Mapping[str, Any]) -> str | None:
+    """The first reason that applies, in the order the contract lists them."""
+    return next((rule.reason for rule in rules if rule.applies(row)), None)
+
+
+def is_unlinked(row: Mapping[str, Any]) -> bool:
+    return row["mi_account_id"] is None
+
+
+UNLINKED = Rule("unlinked_account", is_unlinked)
+
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 

@@ -1,0 +1,75 @@
+"""SQL helpers every move shares, portable to SQLite and PostgreSQL: a row's market, the
+watermark's comparisons, INSERT ... ON CONFLICT in the connection's dialect, bulk inserts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+import sqlalchemy as sa
+from psycopg import sql as psycopg_sql
+from sqlalchemy.engine import Connection
+
+from poco_migration.plan import GLOBAL_MARKET, Plan
+
+CHUNK_ROWS = 5_000
+KEYS_PER_QUERY = 500
+
+
+def market_expr(column: sa.ColumnElement[Any], plan: Plan) -> sa.ColumnElement[str]:
+    """A row's market as the plan knows it: a code the plan does not have goes with GL."""
+    code = sa.func.upper(sa.func.trim(column))
+    return sa.case((code.in_(plan.codes), code), else_=sa.literal(GLOBAL_MARKET))
+
+
+# SQLite keeps timestamps as text, with or without microseconds; a bound one second
+# early makes ">=" hold for a row stored in the watermark's own second, whatever its
+# format. Rows read again are harmless: the merge changes nothing for them.
+WATERMARK_SLACK = dt.timedelta(seconds=1)
+
+
+def at_or_after(column: sa.ColumnElement[Any], watermark: dt.datetime) -> sa.ColumnElement[bool]:
+    return column >= watermark - WATERMARK_SLACK
+
+
+def changed_since(watermark: dt.datetime, *columns: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """Rows changed at or after the watermark; a row with no timestamp is always looked at."""
+    return sa.or_(columns[0].is_(None), *(at_or_after(column, watermark) for column in columns))
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """INSERT with ON CONFLICT, in the dialect of the connection (SQLite or PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert: COPY on PostgreSQL, one batched executemany elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), rows)
+        return
+    columns = [c.name for c in table.columns]
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a checked-out connection always has its DBAPI connection
+    cursor = driver.cursor()
+    statement = psycopg_sql.SQL("COPY {} ({}) FROM STDIN").format(
+        psycopg_sql.Identifier(table.name), psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, columns))
+    )
+    with cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row.get(c) for c in columns])
