@@ -6,8 +6,7 @@ cancelled is not unmoved: its target row takes the new status, like any edit.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,9 +15,9 @@ from sqlalchemy.engine import Connection
 from poco_migration import schemas
 from poco_migration.moves.move import Move
 from poco_migration.moves.rules import Rule, first_reason, invalid_text, kept
-from poco_migration.moves.sql import changed_since, market_expr
+from poco_migration.moves.sql import market_expr
 from poco_migration.moves.types import MoveRequest
-from poco_migration.refs import ref_ids, ref_sql, source_ref
+from poco_migration.refs import source_ref
 
 IN_SCOPE = ("active", "ended")
 KINDS = ("campaign", "event", "contest", "beta_program")
@@ -46,6 +45,8 @@ class InitiativesMove(Move):
     stage = schemas.stage_initiatives
     target = schemas.mi_initiatives
     content = ("brand", *KEPT)
+    keys = (initiatives.c.initiative_id,)
+    changed_at = (initiatives.c.updated_at,)
 
     def _source(self, req: MoveRequest) -> sa.Select:
         return (
@@ -53,16 +54,6 @@ class InitiativesMove(Move):
             .where(market_expr(initiatives.c.market, req.plan) == req.market)
             .order_by(initiatives.c.initiative_id)
         )
-
-    def ref_sql(self) -> sa.ColumnElement[str]:
-        return ref_sql(self.domain, initiatives.c.initiative_id)
-
-    def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
-        query = self._source(req)
-        return query if watermark is None else query.where(changed_since(watermark, initiatives.c.updated_at))
-
-    def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
-        return self._source(req).where(initiatives.c.initiative_id.in_([ref_ids(r)[0] for r in refs]))
 
     def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
         for row in rows:

@@ -10,6 +10,7 @@ override the merge.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -17,8 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from poco_migration import schemas
-from poco_migration.moves.sql import dialect_insert
+from poco_migration.moves.sql import changed_since, dialect_insert
 from poco_migration.moves.types import MoveRequest
+from poco_migration.refs import ref_ids, ref_sql
 
 
 class Move:
@@ -28,15 +30,24 @@ class Move:
     stage: ClassVar[sa.Table]
     target: ClassVar[sa.Table]
     content: ClassVar[tuple[str, ...]]
+    # The source's key columns, in the order source_ref names them.
+    keys: ClassVar[tuple[sa.Column[Any], ...]]
+    # The source timestamps whose change makes a row due again, and their labels in ``_source``.
+    changed_at: ClassVar[tuple[sa.Column[Any], ...]]
     change_columns: ClassVar[tuple[str, ...]] = ("updated_at",)
 
     # --- source side, per domain -------------------------------------------------
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
-        raise NotImplementedError
+        """The market's source rows changed since the watermark (all of them without one)."""
+        query = self._source(req)
+        return query if watermark is None else query.where(changed_since(watermark, *self.changed_at))
 
     def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
         """The source rows behind some source_refs (quarantined rows are looked at again)."""
-        raise NotImplementedError
+        ids = [ref_ids(ref) for ref in refs]
+        if len(self.keys) == 1:
+            return self._source(req).where(self.keys[0].in_([key for (key,) in ids]))
+        return self._source(req).where(sa.or_(*(sa.and_(*map(operator.eq, self.keys, key)) for key in ids)))
 
     def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
         raise NotImplementedError
@@ -51,7 +62,7 @@ class Move:
 
     def ref_sql(self) -> sa.ColumnElement[str]:
         """A source row's source_ref, in SQL."""
-        raise NotImplementedError
+        return ref_sql(self.domain, *self.keys)
 
     def out_of_scope_refs(self, req: MoveRequest) -> sa.Select:
         """The source_refs of the market's rows out of scope now: some of them were in scope

@@ -11,8 +11,7 @@ initiatives) are quarantined.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,9 +21,9 @@ from poco_migration import schemas
 from poco_migration.moves.initiatives import IN_SCOPE, initiative_ref
 from poco_migration.moves.move import Move
 from poco_migration.moves.rules import UNLINKED, Rule, first_reason, kept, out_of_range
-from poco_migration.moves.sql import changed_since, market_expr
+from poco_migration.moves.sql import market_expr
 from poco_migration.moves.types import MoveRequest
-from poco_migration.refs import ref_ids, ref_sql, source_ref
+from poco_migration.refs import ref_ids, source_ref
 
 STATUSES = ("joined", "winner", "withdrawn")
 
@@ -46,6 +45,8 @@ class ParticipantsMove(Move):
     stage = schemas.stage_participants
     target = schemas.mi_initiative_participants
     content = ("initiative_id", "mi_account_id", *KEPT)
+    keys = (participants.c.initiative_id, participants.c.user_id)
+    changed_at = (participants.c.updated_at, users.c.updated_at, initiatives.c.updated_at)
     change_columns = ("updated_at", "user_updated_at", "initiative_updated_at")
 
     def _source(self, req: MoveRequest) -> sa.Select:
@@ -70,20 +71,6 @@ class ParticipantsMove(Move):
             .where(market == req.market)
             .order_by(participants.c.initiative_id, participants.c.user_id)
         )
-
-    def ref_sql(self) -> sa.ColumnElement[str]:
-        return ref_sql(self.domain, participants.c.initiative_id, participants.c.user_id)
-
-    def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
-        if watermark is None:
-            return self._source(req)
-        changed = changed_since(watermark, participants.c.updated_at, users.c.updated_at, initiatives.c.updated_at)
-        return self._source(req).where(changed)
-
-    def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
-        pairs = [ref_ids(ref) for ref in refs]
-        wanted = [sa.and_(participants.c.initiative_id == i, participants.c.user_id == u) for i, u in pairs]
-        return self._source(req).where(sa.or_(*wanted))
 
     def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
         t, q = schemas.mi_initiatives, schemas.quarantine

@@ -9,8 +9,7 @@ credited so far; it is written in the same transaction as the ledger.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -20,9 +19,9 @@ from sqlalchemy.engine import Connection, Engine
 from poco_migration import schemas
 from poco_migration.moves.move import Move
 from poco_migration.moves.rules import INT32_MAX, UNLINKED, Rule, first_reason, out_of_range
-from poco_migration.moves.sql import changed_since, dialect_insert, market_expr
+from poco_migration.moves.sql import dialect_insert, market_expr
 from poco_migration.moves.types import MoveRequest
-from poco_migration.refs import adjustment_ref, opening_ref_sql, ref_ids, ref_sql, source_ref
+from poco_migration.refs import adjustment_ref, opening_ref_sql, source_ref
 
 RULES = (
     UNLINKED,
@@ -73,6 +72,8 @@ class PointsMove(Move):
     stage = schemas.stage_points
     target = ledger
     change_columns = ("updated_at", "user_updated_at")
+    keys = (accounts.c.user_id,)
+    changed_at = (accounts.c.updated_at, users.c.updated_at)
 
     def _source(self, req: MoveRequest) -> sa.Select:
         return (
@@ -88,20 +89,6 @@ class PointsMove(Move):
             .where(market_expr(users.c.market, req.plan) == req.market)
             .order_by(accounts.c.user_id)
         )
-
-    def ref_sql(self) -> sa.ColumnElement[str]:
-        return ref_sql(self.domain, accounts.c.user_id)
-
-    def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
-        query = self._source(req)
-        return (
-            query
-            if watermark is None
-            else query.where(changed_since(watermark, accounts.c.updated_at, users.c.updated_at))
-        )
-
-    def extract_keys(self, req: MoveRequest, refs: Sequence[str]) -> sa.Select:
-        return self._source(req).where(accounts.c.user_id.in_([ref_ids(r)[0] for r in refs]))
 
     def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
         rate = req.plan.market(req.market).conversion_rate

@@ -19,7 +19,7 @@ from poco_migration.moves.move import Move
 from poco_migration.moves.rules import UNLINKED, Rule, first_reason, invalid_text, kept, out_of_range
 from poco_migration.moves.sql import at_or_after, changed_since, market_expr
 from poco_migration.moves.types import MoveRequest
-from poco_migration.refs import ref_ids, ref_sql, source_ref
+from poco_migration.refs import ref_ids, source_ref
 
 STATUSES = ("published", "hidden", "pending", "deleted")
 # POCO's statuses on the Xiaomi side: a review deleted on POCO is removed there.
@@ -49,6 +49,7 @@ class ReviewsMove(Move):
     stage = schemas.stage_reviews
     target = schemas.mi_reviews
     content = ("mi_account_id", "mi_product_id", "status", *KEPT)
+    keys = (reviews.c.review_id,)
     change_columns = ("updated_at", "user_updated_at")
 
     def _source(self, req: MoveRequest) -> sa.Select:
@@ -70,9 +71,6 @@ class ReviewsMove(Move):
 
     def _groups_where(self, condition: sa.ColumnElement[bool], sibling: sa.FromClause) -> sa.ColumnElement[bool]:
         return sa.exists().where(sibling.c.user_id == reviews.c.user_id, sibling.c.sku == reviews.c.sku, condition)
-
-    def ref_sql(self) -> sa.ColumnElement[str]:
-        return ref_sql(self.domain, reviews.c.review_id)
 
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
         if watermark is None:
