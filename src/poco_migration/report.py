@@ -20,7 +20,7 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,6 @@ class _Points:
     target: int = 0
     held: int = 0
     held_points: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, int]:
         return {"source": self.source, "target": self.target, "held": self.held, "held_points": self.held_points}
@@ -128,7 +127,9 @@ def _points(source: Engine, target: Engine, plan: Plan) -> dict[str, dict[str, i
         credited = 0
         if pending is not None and pending[0] == user_id:
             credited, pending = pending[2], next(credits, None)
-        credit = None if balance is None or balance < 0 or not linked else convert(balance, _rate(plan, market))
+        credit = None
+        if balance is not None and balance >= 0 and linked:
+            credit = convert(balance, plan.market(market).conversion_rate)
         if credit is not None and fits_int32(credit):
             totals[market].source += credit
             totals[market].target += credited
@@ -145,10 +146,6 @@ def _points(source: Engine, target: Engine, plan: Plan) -> dict[str, dict[str, i
     report["ALL"] = {key: sum(t[key] for t in report.values()) for key in ("source", "target", "held", "held_points")}
     report["ALL"]["ledger"] = int(ledger)
     return report
-
-
-def _rate(plan: Plan, market: str) -> Any:
-    return plan.market(market).conversion_rate
 
 
 def _gates(target: Engine) -> dict[str, int]:
