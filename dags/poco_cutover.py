@@ -20,10 +20,13 @@ for market_plan in PLAN.cutovers():
 1. **freeze**: the {market} site goes read-only on POCO (`poco_market_state.frozen_at`);
 2. **final_sync**: a full move of every domain, gated by the full reconciliation
    (source counts and points totals against the target);
-3. **redirects**: generates {market}'s redirect map (nginx `map` and CSV), refuses it if
+3. **audit**: proves the move from outside it, reading POCO and Xiaomi directly: every
+   in-scope row of {market} in exactly one place, every moved row as the contract maps it,
+   every user's ledger sum equal to the converted balance;
+4. **redirects**: generates {market}'s redirect map (nginx `map` and CSV), refuses it if
    any POCO URL is uncovered, off-host, chained or looping, and probes every URL over
    HTTP for exactly one 301 to its mi.com target;
-4. **cut_over**: publishes the `poco_cutover_{market}` asset that the shutdown waits for.
+5. **cut_over**: publishes the `poco_cutover_{market}` asset that the shutdown waits for.
 
 Safe to clear and rerun: every step is idempotent.
 """,
@@ -49,6 +52,12 @@ Safe to clear and rerun: every step is idempotent.
             return final_move(domain, market, logical_date, run_id)
 
         @task
+        def audit(market: str, run_id=None) -> dict:
+            from poco_migration.tasks import audit
+
+            return audit([market], run_id)
+
+        @task
         def redirects(market: str) -> dict:
             from poco_migration.tasks import publish_redirects
 
@@ -64,4 +73,4 @@ Safe to clear and rerun: every step is idempotent.
             final_move.override(task_id="reviews")("reviews", market)
             initiatives = final_move.override(task_id="initiatives")("initiatives", market)
             initiatives >> final_move.override(task_id="participants")("participants", market)
-        frozen >> final_sync >> redirects(market) >> cut_over(market)
+        frozen >> final_sync >> audit(market) >> redirects(market) >> cut_over(market)

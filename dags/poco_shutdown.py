@@ -19,7 +19,8 @@ Scheduled on the cutover assets of all {len(PLAN.markets)} markets: it runs once
 last of them (the global site, on {PLAN.shutdown}) has cut over. It checks that every
 market is frozen, that the POCO Store app's API answers 410 Gone with the way to the
 Mi Store, archives the whole POCO source (gzip CSV per table and a `SHA256SUMS`
-manifest) for retention, and writes the final reconciliation report.
+manifest) for retention, writes the final reconciliation report and audits every
+market independently (the POCO source against the Xiaomi tables, not trusting the move).
 """,
     schedule=[cutover_asset(m.market) for m in PLAN.markets],
     start_date=utc(PLAN.start),
@@ -54,4 +55,10 @@ manifest) for retention, and writes the final reconciliation report.
 
         return archive_source(logical_date)
 
-    check_all_frozen() >> retire_app() >> archive_source() >> final_report()
+    @task
+    def audit(run_id=None) -> dict:
+        from poco_migration.tasks import audit
+
+        return audit(None, run_id)
+
+    check_all_frozen() >> retire_app() >> archive_source() >> [final_report(), audit()]

@@ -129,6 +129,24 @@ def connections(db_urls: dict[str, str], source_engine, target_engine, monkeypat
 
 
 @pytest.fixture
+def plan_in_force(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Path]]:
+    """``plan_in_force(yaml_text)`` makes that plan the one in force, for this test only (the
+    plan is cached per process: a test that only set POCO_MIGRATION_PLAN would get the cached
+    one, and a rehearsal would run the whole plan instead of the test's)."""
+    from poco_migration.plan import load_plan
+
+    def use(text: str) -> Path:
+        path = tmp_path / "plan.yaml"
+        path.write_text(text, encoding="utf-8")
+        monkeypatch.setenv("POCO_MIGRATION_PLAN", str(path))
+        load_plan.cache_clear()
+        return path
+
+    yield use
+    load_plan.cache_clear()
+
+
+@pytest.fixture
 def mig(source_engine: sa.Engine, target_engine: sa.Engine, db_urls: dict[str, str]) -> Any:
     """Moves on this test's databases (``tests/migration.py``)."""
     from migration import Migration

@@ -59,11 +59,12 @@ def test_cutover_freezes_then_moves_then_publishes_its_asset(dagbag) -> None:
     assert dag.start_date.date() == load_plan().market("IT").cutover
     assert dag.get_task("final_sync.points").upstream_task_ids == {"freeze"}
     assert dag.get_task("final_sync.participants").upstream_task_ids == {"final_sync.initiatives"}
-    assert dag.get_task("redirects").upstream_task_ids == {
+    assert dag.get_task("audit").upstream_task_ids == {
         "final_sync.points",
         "final_sync.reviews",
         "final_sync.participants",
     }
+    assert dag.get_task("redirects").upstream_task_ids == {"audit"}
     assert dag.get_task("cut_over").upstream_task_ids == {"redirects"}
     outlets = dag.get_task("cut_over").outlets
     assert [o.name for o in outlets] == ["poco_cutover_IT"]
@@ -73,6 +74,9 @@ def test_shutdown_waits_for_every_cutover_asset(dagbag) -> None:
     dag = dagbag.dags[SHUTDOWN_DAG_ID]
     names = {asset.name for asset in dag.timetable.asset_condition.objects}
     assert names == {f"poco_cutover_{m}" for m in load_plan().codes}
+    assert (
+        dag.get_task("final_report").upstream_task_ids == dag.get_task("audit").upstream_task_ids == {"archive_source"}
+    )
 
 
 def test_manual_params_are_validated_by_schema(dagbag) -> None:

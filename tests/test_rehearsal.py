@@ -10,7 +10,8 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -74,7 +75,7 @@ SOURCE_TIMESTAMPS = {
 }
 
 
-def plan_with_rates(path: Path) -> Path:
+def plan_with_rates() -> str:
     """config/plan.yaml, with RATES set on their markets."""
     text = (REPO / "config" / "plan.yaml").read_text()
     for market, rate in RATES.items():
@@ -83,8 +84,7 @@ def plan_with_rates(path: Path) -> Path:
             rf"{{market: {market}, cutover: \1, conversion_rate: {rate}}}",
             text,
         )
-    path.write_text(text)
-    return path
+    return text
 
 
 def mix_spellings(source: sa.Engine) -> None:
@@ -179,12 +179,9 @@ def ledger_sums(target: sa.Engine) -> dict[int, int]:
 
 
 @pytest.fixture
-def rated_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def rated_plan(plan_in_force: Callable[[str], Path]) -> None:
     """The plan in force is config/plan.yaml with RATES, for this test only."""
-    monkeypatch.setenv("POCO_MIGRATION_PLAN", str(plan_with_rates(tmp_path / "plan.yaml")))
-    load_plan.cache_clear()
-    yield
-    load_plan.cache_clear()
+    plan_in_force(plan_with_rates())
 
 
 @pytest.mark.usefixtures("rated_plan")
@@ -248,6 +245,18 @@ def test_whole_plan_rehearses_green_through_live_changes_and_again_changes_nothi
     archive = output / "archive" / "poco_source_20241231"
     assert verify(archive) == []
     assert (output / "app" / "retirement_notice.json").is_file()
+
+    # Each cutover audited its market, and the shutdown every market, from outside the move:
+    # every audit passed, with the POCO rows it compared.
+    a = schemas.audits
+    with target.connect() as conn:
+        audits = conn.execute(sa.select(a.c.market, a.c.verdict, a.c.compared)).tuples().all()
+    assert {verdict for _, verdict, _ in audits} == {"passed"}
+    # per market, its cutover's audit and the shutdown's, each a row per domain
+    assert Counter(market for market, *_ in audits) == {m: 2 * len(schemas.DOMAINS) for m in load_plan().codes}
+    assert all(compared > 0 for market, _, compared in audits)
+    audit_json = json.loads(Path(os.environ["POCO_MIGRATION_REPORT"]).with_name("audit.json").read_text())
+    assert audit_json["verdict"] == "passed" and audit_json["markets"] == sorted(load_plan().codes)
 
     first = checksum(target)
     with source.connect() as conn:

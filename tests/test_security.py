@@ -89,11 +89,9 @@ def every_row(url: sa.URL) -> str:
     return dumped
 
 
-def test_a_rehearsal_leaks_no_password_and_no_email(probe_role, monkeypatch, tmp_path, capfd, caplog) -> None:
+def test_a_rehearsal_leaks_no_password_and_no_email(probe_role, plan_in_force, monkeypatch, capfd, caplog) -> None:
     urls, password = probe_role
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(PLAN, encoding="utf-8")
-    monkeypatch.setenv("POCO_MIGRATION_PLAN", str(plan))
+    plan_in_force(PLAN)
     monkeypatch.setenv("AIRFLOW_CONN_POCO_SOURCE", urls["source"].render_as_string(hide_password=False))
     monkeypatch.setenv("AIRFLOW_CONN_MI_TARGET", urls["target"].render_as_string(hide_password=False))
     assert main(["seed", "--scale", "200", "--seed", "13"]) == 0

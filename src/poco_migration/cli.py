@@ -14,6 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
+from pathlib import Path
+
+from poco_migration.schemas import DOMAINS
 
 COMMANDS_GROUP = "poco_migration.commands"
 DESCRIPTION = "The POCO -> Xiaomi migration: report, plan, the runbook, and the tools (seed, rehearse, rerun)."
@@ -106,6 +109,23 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from poco_migration.audit.report import publish, render_text
+    from poco_migration.audit.run import run_audit
+    from poco_migration.plan import load_plan
+    from poco_migration.tasks import frozen_markets
+
+    source, target = _engines()
+    markets = args.market or sorted(frozen_markets())
+    if not markets:
+        print("no market has cut over yet: name the markets to audit with --market")
+        return 2
+    audit = run_audit(source, target, load_plan(), markets, args.domain or DOMAINS)
+    print(render_text(audit))
+    print(f"audit written to {publish(target, audit, None, args.json and Path(args.json))}")
+    return 0 if audit.passed else 1
+
+
 def date_argument(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -148,6 +168,13 @@ def _runbook_commands(commands: argparse._SubParsersAction) -> None:
     rollback.add_argument("market", type=_market)
     rollback.add_argument("--yes", action="store_true", help="really do it")
     rollback.set_defaults(run=_rollback)
+    audit = commands.add_parser("audit", help="prove the move from outside it: the POCO source against mi_target")
+    audit.add_argument(
+        "--market", action="append", type=_market, help="this market (repeatable; default: all cut over)"
+    )
+    audit.add_argument("--domain", action="append", choices=DOMAINS, help="this domain (repeatable)")
+    audit.add_argument("--json", help="where to write the JSON (default var/audit.json)")
+    audit.set_defaults(run=_audit)
 
 
 def _market(text: str) -> str:

@@ -22,6 +22,7 @@ PREFIXES = {
 # Which key of a domain's source_ref is the POCO user it belongs to (reviews: its
 # author, which the ref does not hold; initiatives: nobody's).
 USER_KEY = {"points": 0, "participants": 1}
+DIGITS = "0123456789"
 
 
 def source_ref(domain: str, *keys: Any) -> str:
@@ -56,7 +57,7 @@ def adjustment_ref(opening: sa.ColumnElement[str], n: sa.ColumnElement[int]) -> 
 def opening_ref_sql(ref: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
     """In SQL: the opening credit a ledger entry counts for (``poco:points:<u>:<n>`` counts for
     ``poco:points:<u>``; any other ref for itself)."""
-    adjusted = sa.func.rtrim(sa.func.rtrim(ref, "0123456789"), ":")
+    adjusted = sa.func.rtrim(sa.func.rtrim(ref, DIGITS), ":")
     return sa.case((ref.like(PREFIXES["points"] + "%:%"), adjusted), else_=ref)
 
 
@@ -68,3 +69,25 @@ def of_user(ref: sa.ColumnElement[str], user_id: sa.ColumnElement[Any]) -> sa.Co
 
 def is_domain(ref: sa.ColumnElement[str], domain: str) -> sa.ColumnElement[bool]:
     return ref.startswith(PREFIXES[domain], autoescape=True)
+
+
+def keys_sql(domain: str, ref: sa.ColumnElement[str]) -> tuple[sa.ColumnElement[int], ...]:
+    """In SQL: the source keys a source_ref holds, as integers (``ref_ids`` in SQL). A points
+    adjustment ``poco:points:<u>:<n>`` gives its user, as the opening credit does; see
+    ``adjustment_sql``. Portable without a position function: the last key is what follows
+    the last non-digit, the first of two keys is what precedes it."""
+    if domain == "points":
+        ref = opening_ref_sql(ref)
+    rest = sa.func.substr(ref, len(PREFIXES[domain]) + 1)
+    if domain != "participants":
+        return (sa.cast(rest, sa.BigInteger),)
+    head = sa.func.length(sa.func.rtrim(rest, DIGITS))
+    return sa.cast(sa.func.substr(rest, 1, head - 1), sa.BigInteger), sa.cast(
+        sa.func.substr(rest, head + 1), sa.BigInteger
+    )
+
+
+def adjustment_sql(ref: sa.ColumnElement[str]) -> sa.ColumnElement[int]:
+    """In SQL: n of a points adjustment ``poco:points:<u>:<n>``; NULL for an opening credit."""
+    n = sa.func.substr(ref, sa.func.length(sa.func.rtrim(ref, DIGITS)) + 1)
+    return sa.case((ref.like(PREFIXES["points"] + "%:%"), sa.cast(n, sa.BigInteger)), else_=sa.null())

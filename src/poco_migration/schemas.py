@@ -231,6 +231,15 @@ operations = _table(
     "poco_migration_operations",
     "id serial pk, market text required, action text required, reason text, detail json, at timestamp required",
 )
+# Each audit's verdict per market and domain (``poco-migration audit``), newest last: the
+# dashboard shows each market's latest. ``findings`` lists the first differences, masked.
+audits = _table(
+    BOOKKEEPING,
+    "poco_migration_audits",
+    "id serial pk, run_id text, market text required, domain text required, compared integer required, "
+    "held integer required, differences integer required, verdict text required, findings json, "
+    "audited_at timestamp required",
+)
 
 # Staging: one table per domain, holding a market's batch between the extract and
 # the merge. Each row carries the target values it would be written with, or the

@@ -207,11 +207,30 @@ def _masked_emails(source: Engine, user_ids: set[int]) -> dict[int, str | None]:
         return {user_id: mask_email(email) for user_id, email in rows.tuples()}
 
 
+def last_audits(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Each market's latest audit: when, the verdict over its domains, how many differences."""
+    a = schemas.audits
+    latest = sa.select(a.c.market, sa.func.max(a.c.audited_at).label("at")).group_by(a.c.market).subquery()
+    query = sa.select(a.c.market, a.c.audited_at, a.c.differences).join(
+        latest, sa.and_(latest.c.market == a.c.market, latest.c.at == a.c.audited_at)
+    )
+    found: dict[str, dict[str, Any]] = {}
+    if not sa.inspect(conn).has_table(a.name):  # a target made before the audit existed
+        return found
+    for market, at, differences in conn.execute(query).tuples():
+        cell = found.setdefault(market, {"audited_at": at.isoformat(timespec="seconds"), "differences": 0})
+        cell["differences"] += differences
+    for cell in found.values():
+        cell["verdict"] = "passed" if cell["differences"] == 0 else "differs"
+    return found
+
+
 def snapshot(source: Engine, target: Engine, plan: Plan, now: dt.datetime | None = None) -> dict[str, Any]:
     """Everything the dashboard's first screen shows, as JSON-able data."""
     now = now or dt.datetime.now(dt.UTC)
     with target.connect() as conn:
         ready = migrated(conn)
+        audits = last_audits(conn) if ready else {}
     shutdown = dt.datetime.combine(plan.shutdown, dt.time(23, 59, 59), tzinfo=dt.UTC)
     return {
         "as_of": now.isoformat(timespec="seconds"),
@@ -221,6 +240,7 @@ def snapshot(source: Engine, target: Engine, plan: Plan, now: dt.datetime | None
         "cells": [asdict(c) for c in cells(source, target, plan)],
         "checkpoints": checkpoints(target) if ready else [],
         "reasons": reasons(target) if ready else {},
+        "audits": audits if ready else {},
     }
 
 

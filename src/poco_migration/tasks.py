@@ -259,3 +259,22 @@ def archive_source(logical_date: dt.datetime) -> dict[str, Any]:
         raise RuntimeError(f"archive {out}: checksum mismatch right after writing: {', '.join(bad)}")
     log.info("POCO source archived to %s: %s", out, counts)
     return {"path": str(out), "rows": counts}
+
+
+def audit(markets: list[str] | None, run_id: str | None) -> dict[str, Any]:
+    """The independent audit (``poco_migration.audit``) of the given markets, default all of the
+    plan's: any difference fails the task for good, which sends one alert naming what differs."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from poco_migration.audit.report import publish, render_text
+    from poco_migration.audit.run import run_audit
+
+    plan, target = load_plan(), engine_for(TARGET_CONN_ID)
+    result = run_audit(engine_for(SOURCE_CONN_ID), target, plan, markets or plan.codes)
+    path = publish(target, result, run_id)
+    log.info("\n%s", render_text(result))
+    differing = [c for c in result.cells() if c["verdict"] != "passed"]
+    if differing:
+        shown = [f"{c['market']} {c['domain']}: {c['differences']} ({c['by_kind']})" for c in differing]
+        raise AirflowFailException(f"audit: POCO and Xiaomi differ (see {path}):\n" + "\n".join(shown))
+    return {"markets": result.markets, "compared": sum(c["compared"] for c in result.cells()), "verdict": "passed"}

@@ -1,0 +1,174 @@
+"""Checksums of key ranges, computed inside each database, and the bisection of those that differ.
+
+As reladiff does: each side sums its rows' hashes per range of the first key in one
+GROUP BY, so that only a few numbers per range leave the database. Ranges whose count
+and sum agree are done; a range that differs is split FANOUT ways and summed again,
+until it is small enough to read row by row. Both sides compute the same bucket
+expression, so a key lands in the same range on both, whatever the engine.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from poco_migration.audit.values import row_hash, row_text
+
+ROWS_PER_RANGE = 1000  # the first pass aims at ranges of about this many rows
+LEAF_ROWS = 2000  # a differing range with at most this many source rows is read row by row
+FANOUT = 16
+IDS_PER_QUERY = 500  # bucket ids in one IN list
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Ranges of ``width`` consecutive values of the first key, counted from ``low``."""
+
+    low: int
+    width: int
+
+    def of(self, key: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+        return (key - sa.literal(self.low, sa.BigInteger)) // sa.literal(self.width, sa.BigInteger)
+
+    def split(self) -> Buckets:
+        return Buckets(self.low, max(1, self.width // FANOUT))
+
+    @classmethod
+    def spanning(cls, low: int | None, high: int | None, rows: int) -> Buckets:
+        """About ROWS_PER_RANGE rows a range, if the keys spread evenly between low and high."""
+        if low is None or high is None or rows == 0:
+            return cls(0, 1)
+        return cls(low, max(1, (high - low + 1) * ROWS_PER_RANGE // rows))
+
+
+Sums = tuple[dict[int, tuple[int, int]], Counter[str]]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side's rows: a subquery with ``k1`` and the compared columns, and which of them count."""
+
+    conn: Connection
+    rows: sa.Subquery
+    counted: sa.ColumnElement[bool]
+    hashed: tuple[str, ...]
+
+    def row_hash(self) -> sa.ColumnElement[int]:
+        return row_hash(row_text([sa.cast(self.rows.c[name], sa.Text) for name in self.hashed]))
+
+    def sums(self, level: Buckets, within: tuple[Buckets, list[int]] | None) -> Sums:
+        """Per range at ``level``: (rows, sum of row hashes), only inside the parent ranges
+        given; and the rows counted per market, where the side knows markets (the source)."""
+        bucket = level.of(self.rows.c.k1).label("bucket")
+        by_market = "row_market" in self.rows.c
+        market = self.rows.c.row_market if by_market else sa.literal(None, sa.Text)
+        query = (
+            sa.select(bucket, market.label("row_market"), sa.func.count(), sa.func.sum(self.row_hash()))
+            .where(self.counted)
+            .group_by(sa.literal_column("bucket"), *([self.rows.c.row_market] if by_market else []))
+        )
+        sums: dict[int, tuple[int, int]] = {}
+        markets: Counter[str] = Counter()
+        for where in _inside(self.rows.c.k1, within):
+            for b, code, count, total in self.conn.execute(query.where(where)).tuples():
+                before = sums.get(int(b), (0, 0))
+                sums[int(b)] = (before[0] + int(count), before[1] + int(total or 0))
+                markets[code] += int(count)
+        return sums, markets
+
+    def select_apart(self) -> sa.Select:
+        """The rows this side does not count in its sums (the target's retained and held rows)."""
+        return sa.select(self.rows).where(~self.counted)
+
+    def rows_in(self, level: Buckets, ids: list[int]) -> Iterator[sa.Row[Any]]:
+        """Every row of the given ranges, counted or not: a differing range is read whole."""
+        for where in _inside(self.rows.c.k1, (level, ids)):
+            yield from self.conn.execute(sa.select(self.rows).where(where))
+
+
+def _inside(key: sa.ColumnElement[Any], within: tuple[Buckets, list[int]] | None) -> Iterator[Any]:
+    if within is None:
+        yield sa.true()
+        return
+    level, ids = within
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        yield level.of(key).in_(ids[start : start + IDS_PER_QUERY])
+
+
+def both(source: Side, target: Side, level: Buckets, within: tuple[Buckets, list[int]] | None) -> tuple[Sums, Sums]:
+    """Both sides' sums; at once on PostgreSQL, each server working while the other does (a
+    SQLite connection stays in the thread that opened it)."""
+    if "sqlite" in (source.conn.dialect.name, target.conn.dialect.name):
+        return source.sums(level, within), target.sums(level, within)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        theirs = pool.submit(target.sums, level, within)
+        return source.sums(level, within), theirs.result()
+
+
+def bucket_of(key: int, level: Buckets) -> int:
+    """``Buckets.of`` in Python: SQL's integer division truncates toward zero."""
+    offset = key - level.low
+    return offset // level.width if offset >= 0 else -(-offset // level.width)
+
+
+def differing(
+    source: dict[int, tuple[int, int]], target: dict[int, tuple[int, int]], apart: dict[int, tuple[int, int]]
+) -> list[int]:
+    """The ranges whose rows differ: the source's sums, less the rows the audit judges apart
+    (quarantined or retained rows, looked up one by one), against the target's."""
+    found = []
+    for bucket in sorted(set(source) | set(target)):
+        count, total = source.get(bucket, (0, 0))
+        less_count, less_total = apart.get(bucket, (0, 0))
+        if (count - less_count, total - less_total) != target.get(bucket, (0, 0)):
+            found.append(bucket)
+    return found
+
+
+def _apart_sums(
+    apart: list[tuple[int, int]], level: Buckets, within: tuple[Buckets, list[int]] | None
+) -> dict[int, tuple[int, int]]:
+    sums: dict[int, tuple[int, int]] = {}
+    for key, h in apart:
+        if within is not None and bucket_of(key, within[0]) not in within[1]:
+            continue
+        count, total = sums.get(bucket_of(key, level), (0, 0))
+        sums[bucket_of(key, level)] = (count + 1, total + h)
+    return sums
+
+
+def bisect(
+    source: Side,
+    target: Side,
+    level: Buckets,
+    apart: Iterable[tuple[int, int]],
+    stats: Counter[str],
+    compared: Counter[str],
+) -> Iterator[tuple[Buckets, list[int]]]:
+    """The ranges to read row by row: those that differ, split until each is small.
+
+    ``apart`` is (first key, row hash) of every counted source row judged apart.
+    ``stats`` counts the ranges compared and differing at every level; ``compared`` the
+    source rows compared per market."""
+    apart = list(apart)
+    within: tuple[Buckets, list[int]] | None = None
+    while True:
+        (ours, markets), (theirs, _) = both(source, target, level, within)
+        if within is None:
+            compared.update(markets)
+        found = differing(ours, theirs, _apart_sums(apart, level, within))
+        stats["ranges"] += len(set(ours) | set(theirs))
+        stats["differing ranges"] += len(found)
+        small = {b for b in found if ours.get(b, (0, 0))[0] <= LEAF_ROWS or level.width == 1}
+        if small:
+            yield level, sorted(small)
+        large = [b for b in found if b not in small]
+        if not large:
+            return
+        within, level = (level, large), level.split()

@@ -1,0 +1,93 @@
+"""One spelling of every compared value on both databases, and a row hash computed inside them.
+
+The audit compares a source row with a target row that may live in another database
+engine, so it never compares typed values: each side writes every column as text in one
+spelling (PostgreSQL's text output: ``2020-12-02 10:38:26.5``, ``2024-12-31``, ``42``),
+joins a row's columns with a separator and hashes that text where the rows are. The
+hash is 32 bits of MD5, so that SQLite's 64-bit ``SUM`` of millions of them cannot
+overflow; a bucket's row count is compared beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+SEPARATOR = "\x1f"
+NULL = "\x1e"  # a NULL column, which no text column can spell (unlike '' or 'None')
+SQLITE_HASH = "poco_audit_hash"
+
+
+class _PerDialect(FunctionElement[Any]):
+    """An SQL function spelled per dialect: ``templates[dialect]`` with ``{}`` for the argument."""
+
+    inherit_cache = True
+    templates: ClassVar[dict[str, str]] = {}
+
+
+@compiles(_PerDialect)
+def _per_dialect(element: _PerDialect, compiler: Any, **kw: Any) -> str:
+    return element.templates[compiler.dialect.name].format(compiler.process(element.clauses, **kw))
+
+
+class row_hash(_PerDialect):
+    """The row hash of a text: the first 32 bits of its UTF-8 bytes' MD5, as an integer.
+    On SQLite as bytes, so that a text that is not UTF-8 hashes instead of failing the query."""
+
+    type = sa.BigInteger()
+    name = "row_hash"
+    templates: ClassVar[dict[str, str]] = {
+        "postgresql": "('x' || substr(md5({}), 1, 8))::bit(32)::bigint",
+        "sqlite": SQLITE_HASH + "(CAST({} AS BLOB))",
+    }
+
+
+def _md5_32(data: bytes | None) -> int | None:
+    return None if data is None else int.from_bytes(hashlib.md5(data).digest()[:4], "big")
+
+
+def prepare(conn: Connection) -> None:
+    """Give a SQLite connection the hash function PostgreSQL has built in."""
+    if conn.dialect.name == "sqlite":
+        raw: Any = conn.connection.driver_connection
+        raw.create_function(SQLITE_HASH, 1, _md5_32, deterministic=True)
+
+
+class instant(_PerDialect):
+    """A timestamp as PostgreSQL prints it: ``YYYY-MM-DD HH:MM:SS`` and the fraction without
+    trailing zeros. SQLite holds ``...:SS``, ``...:SS.ffffff`` or a ``T`` separator as text."""
+
+    type = sa.Text()
+    name = "instant"
+    templates: ClassVar[dict[str, str]] = {
+        "postgresql": "CAST({0} AS TEXT)",
+        "sqlite": "(replace(substr({0}, 1, 19), 'T', ' ') || rtrim(rtrim(substr({0}, 20), '0'), '.'))",
+    }
+
+
+def day(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    """A date as ``YYYY-MM-DD`` (PostgreSQL's date output; SQLite's first ten characters)."""
+    return sa.func.substr(sa.cast(column, sa.Text), 1, 10)
+
+
+def number(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    return sa.cast(column, sa.Text)
+
+
+def text(column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    return sa.cast(column, sa.Text)
+
+
+def row_text(columns: list[sa.ColumnElement[str]]) -> sa.ColumnElement[str]:
+    """A row's columns as one text: NULL spelled apart, columns separated."""
+    joined: sa.ColumnElement[str] | None = None
+    for column in columns:
+        spelled = sa.func.coalesce(column, sa.literal(NULL, sa.Text))
+        joined = spelled if joined is None else joined + sa.literal(SEPARATOR, sa.Text) + spelled
+    assert joined is not None, "a row has at least one column"
+    return joined
