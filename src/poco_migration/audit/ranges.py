@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from poco_migration.audit.values import row_hash, row_text
+from poco_migration.audit.values import NUMBER, row_hash_of, spelled
 
 ROWS_PER_RANGE = 1000  # the first pass aims at ranges of about this many rows
 LEAF_ROWS = 2000  # a differing range with at most this many source rows is read row by row
@@ -47,49 +46,56 @@ class Buckets:
         return cls(low, max(1, (high - low + 1) * ROWS_PER_RANGE // rows))
 
 
-Sums = tuple[dict[int, tuple[int, int]], Counter[str]]
+Sums = tuple[dict[int, tuple[int, int]], Counter[str | None]]
 
 
 @dataclass(frozen=True)
 class Side:
-    """One side's rows: a subquery with ``k1`` and the compared columns, and which of them count."""
+    """One side's rows: a subquery with the keys (``k1``, ``k2``), the compared columns and
+    some of its own (``extras``), and which rows count in the sums."""
 
     conn: Connection
     rows: sa.Subquery
     counted: sa.ColumnElement[bool]
-    hashed: tuple[str, ...]
+    keys: tuple[str, ...]
+    columns: dict[str, str]  # compared column -> its kind
+    extras: tuple[str, ...]
+    typed: bool  # PostgreSQL on both sides: hash typed values (values.row_hash_of)
 
     def row_hash(self) -> sa.ColumnElement[int]:
-        return row_hash(row_text([sa.cast(self.rows.c[name], sa.Text) for name in self.hashed]))
+        hashed = [(self.rows.c[k], NUMBER) for k in self.keys]
+        hashed += [(self.rows.c[name], kind) for name, kind in self.columns.items()]
+        return row_hash_of(hashed, self.typed)
+
+    def reads(self) -> sa.Select:
+        """The rows as the findings compare them: keys and extras as they are, columns spelled."""
+        spelled_columns = (spelled(self.rows.c[name], kind).label(name) for name, kind in self.columns.items())
+        return sa.select(*(self.rows.c[name] for name in (*self.keys, *self.extras)), *spelled_columns)
 
     def sums(self, level: Buckets, within: tuple[Buckets, list[int]] | None) -> Sums:
         """Per range at ``level``: (rows, sum of row hashes), only inside the parent ranges
-        given; and the rows counted per market, where the side knows markets (the source)."""
+        given; and the rows counted per raw market value, where the side has one (the source:
+        grouping by the raw value, not the row's market, saves 0.4 s a million rows)."""
         bucket = level.of(self.rows.c.k1).label("bucket")
-        by_market = "row_market" in self.rows.c
-        market = self.rows.c.row_market if by_market else sa.literal(None, sa.Text)
+        raw = self.rows.c.raw_market if "raw_market" in self.rows.c else None
         query = (
-            sa.select(bucket, market.label("row_market"), sa.func.count(), sa.func.sum(self.row_hash()))
+            sa.select(bucket, raw if raw is not None else sa.null(), sa.func.count(), sa.func.sum(self.row_hash()))
             .where(self.counted)
-            .group_by(sa.literal_column("bucket"), *([self.rows.c.row_market] if by_market else []))
+            .group_by(sa.literal_column("bucket"), *([raw] if raw is not None else []))
         )
         sums: dict[int, tuple[int, int]] = {}
-        markets: Counter[str] = Counter()
+        markets: Counter[str | None] = Counter()
         for where in _inside(self.rows.c.k1, within):
-            for b, code, count, total in self.conn.execute(query.where(where)).tuples():
+            for b, market, count, total in self.conn.execute(query.where(where)).tuples():
                 before = sums.get(int(b), (0, 0))
                 sums[int(b)] = (before[0] + int(count), before[1] + int(total or 0))
-                markets[code] += int(count)
+                markets[market] += int(count)
         return sums, markets
-
-    def select_apart(self) -> sa.Select:
-        """The rows this side does not count in its sums (the target's retained and held rows)."""
-        return sa.select(self.rows).where(~self.counted)
 
     def rows_in(self, level: Buckets, ids: list[int]) -> Iterator[sa.Row[Any]]:
         """Every row of the given ranges, counted or not: a differing range is read whole."""
         for where in _inside(self.rows.c.k1, (level, ids)):
-            yield from self.conn.execute(sa.select(self.rows).where(where))
+            yield from self.conn.execute(self.reads().where(where))
 
 
 def _inside(key: sa.ColumnElement[Any], within: tuple[Buckets, list[int]] | None) -> Iterator[Any]:
@@ -102,13 +108,10 @@ def _inside(key: sa.ColumnElement[Any], within: tuple[Buckets, list[int]] | None
 
 
 def both(source: Side, target: Side, level: Buckets, within: tuple[Buckets, list[int]] | None) -> tuple[Sums, Sums]:
-    """Both sides' sums; at once on PostgreSQL, each server working while the other does (a
-    SQLite connection stays in the thread that opened it)."""
-    if "sqlite" in (source.conn.dialect.name, target.conn.dialect.name):
-        return source.sums(level, within), target.sums(level, within)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        theirs = pool.submit(target.sums, level, within)
-        return source.sums(level, within), theirs.result()
+    """Both sides' sums, one after the other: on PostgreSQL each runs as a parallel query that
+    takes every core (measured on a million reviews: 1.41 s, against 1.5-1.7 s for both sides
+    at once)."""
+    return source.sums(level, within), target.sums(level, within)
 
 
 def bucket_of(key: int, level: Buckets) -> int:
@@ -121,7 +124,7 @@ def differing(
     source: dict[int, tuple[int, int]], target: dict[int, tuple[int, int]], apart: dict[int, tuple[int, int]]
 ) -> list[int]:
     """The ranges whose rows differ: the source's sums, less the rows the audit judges apart
-    (quarantined or retained rows, looked up one by one), against the target's."""
+    (quarantined rows, looked up one by one), against the target's."""
     found = []
     for bucket in sorted(set(source) | set(target)):
         count, total = source.get(bucket, (0, 0))
@@ -149,7 +152,7 @@ def bisect(
     level: Buckets,
     apart: Iterable[tuple[int, int]],
     stats: Counter[str],
-    compared: Counter[str],
+    compared: Counter[str | None],
 ) -> Iterator[tuple[Buckets, list[int]]]:
     """The ranges to read row by row: those that differ, split until each is small.
 

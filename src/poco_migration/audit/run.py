@@ -2,9 +2,12 @@
 
 It reads the source tables, the Xiaomi tables, the quarantine and the held rows; never
 the stage, never the move's rules or mapping (``contract`` writes the mapping out
-again). Most rows are compared by range checksums (``ranges``); the few rows the contract
-lets differ from the mapping's "in scope, moved, as mapped now" (quarantined, retained
-after leaving scope, held) are looked up one by one and judged apart (``findings``).
+again). Rows are compared by range checksums (``ranges``); quarantined rows, which the
+source counts and the Xiaomi tables do not hold, are looked up one by one on the source
+and taken out of its sums, so that a quarantine spread over every range does not make
+every range differ. Rows the contract lets differ from "in scope, moved as mapped now"
+(moved, then left scope or held) make their range differ and are judged row by row
+(``findings``), like any other.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from poco_migration import schemas
-from poco_migration.audit.contract import MAPPINGS, Mapping
+from poco_migration.audit.contract import MAPPINGS, Mapping, market_of
 from poco_migration.audit.findings import Finding, Holdings, judge
 from poco_migration.audit.ranges import Buckets, Side, bisect
 from poco_migration.audit.values import prepare
@@ -61,7 +64,8 @@ def _key(row: Any, mapping: Mapping) -> Key:
 
 
 def _target_rows(mapping: Mapping) -> sa.Subquery:
-    """The Xiaomi rows with whether each is held (moved, then invalid on POCO)."""
+    """The Xiaomi rows with whether each is held (moved, then invalid on POCO). The sums do not
+    read ``held``, so PostgreSQL drops the join from them (held's key makes it unique)."""
     rows = mapping.target().subquery("xiaomi_rows")
     held = schemas.held
     joined = rows.outerjoin(held, sa.and_(held.c.domain == mapping.domain, held.c.source_ref == rows.c.ref))
@@ -69,11 +73,14 @@ def _target_rows(mapping: Mapping) -> sa.Subquery:
 
 
 def _sides(mapping: Mapping, plan: Plan, src: Connection, tgt: Connection) -> tuple[Side, Side]:
-    hashed = ("k1", "k2")[: mapping.key_count] + mapping.columns
+    keys, typed = ("k1", "k2")[: mapping.key_count], src.dialect.name == tgt.dialect.name == "postgresql"
     poco = mapping.source(plan).subquery("poco")
     xiaomi = _target_rows(mapping)
-    apart = sa.or_(sa.func.coalesce(xiaomi.c.retained, sa.false()), xiaomi.c.held)
-    return Side(src, poco, sa.func.coalesce(poco.c.in_scope, sa.false()), hashed), Side(tgt, xiaomi, ~apart, hashed)
+    in_scope = sa.func.coalesce(poco.c.in_scope, sa.false())
+    return (
+        Side(src, poco, in_scope, keys, mapping.kinds, ("row_market", "in_scope"), typed),
+        Side(tgt, xiaomi, sa.true(), keys, mapping.kinds, ("held",), typed),
+    )
 
 
 def _quarantined(tgt: Connection, domain: str) -> dict[Key, str]:
@@ -86,7 +93,7 @@ def _lookup(source: Side, mapping: Mapping, keys: Iterable[Key]) -> dict[Key, di
     """The POCO rows of the given keys, each with its row hash, by the primary key's index."""
     rows = source.rows
     key_columns = [rows.c.k1] if mapping.key_count == 1 else [rows.c.k1, rows.c.k2]
-    query = sa.select(rows, source.counted.label("counted"), source.row_hash().label("h"))
+    query = source.reads().add_columns(source.counted.label("counted"), source.row_hash().label("h"))
     ordered, found = sorted(keys), {}
     for start in range(0, len(ordered), LOOKUP_CHUNK):
         chunk = ordered[start : start + LOOKUP_CHUNK]
@@ -114,20 +121,21 @@ def audit_domain(domain: str, source: Engine, target: Engine, plan: Plan) -> Dom
         prepare(tgt)
         poco, xiaomi = _sides(mapping, plan, src, tgt)
         quarantined = _quarantined(tgt, domain)
-        apart_rows = {_key(row, mapping): dict(row._mapping) for row in tgt.execute(xiaomi.select_apart())}
-        looked_up = _lookup(poco, mapping, set(quarantined) | set(apart_rows))
+        looked_up = _lookup(poco, mapping, quarantined)
         apart = [(key[0], row["h"]) for key, row in looked_up.items() if row["counted"]]
         judged: set[Key] = set()
-        ranges = bisect(poco, xiaomi, _key_range(src, mapping), apart, result.stats, result.compared)
+        raw_markets: Counter[str | None] = Counter()
+        ranges = bisect(poco, xiaomi, _key_range(src, mapping), apart, result.stats, raw_markets)
         for level, ids in ranges:
             ours, theirs = _read(poco, mapping, level, ids), _read(xiaomi, mapping, level, ids)
             result.stats["rows read"] += len(ours) + len(theirs)
             for key in sorted(set(ours) | set(theirs)):
-                target_row = theirs.get(key, apart_rows.get(key))
-                _judge(result, mapping, key, ours.get(key), target_row, quarantined)
+                _judge(result, mapping, key, ours.get(key), theirs.get(key), quarantined)
                 judged.add(key)
-        for key in sorted((set(quarantined) | set(apart_rows)) - judged):
-            _judge(result, mapping, key, looked_up.get(key), apart_rows.get(key), quarantined)
+        for key in sorted(set(quarantined) - judged):
+            _judge(result, mapping, key, looked_up.get(key), None, quarantined)
+    for raw, count in raw_markets.items():
+        result.compared[market_of(raw, plan)] += count
     result.seconds = time.monotonic() - began
     return result
 
