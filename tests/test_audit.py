@@ -195,3 +195,24 @@ def test_the_audit_command_audits_the_markets_cut_over(migrated, connections, ca
     assert "missing: 1" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["audit", "--market", "it"])
+
+
+def test_the_audit_task_fails_for_good_and_says_what_differs(migrated, connections) -> None:
+    """A difference fails the task without retries (AirflowFailException), so the DAG's failure
+    callback sends one alert, with the markets, domains and kinds in its text."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from poco_migration.tasks import audit
+
+    mig, _ = migrated
+    assert audit(["IT"], "manual__clean")["verdict"] == "passed"
+    missing = moved_refs(mig, "reviews", "IT")[0]
+    with mig.target.begin() as conn:
+        conn.execute(schemas.mi_reviews.delete().where(schemas.mi_reviews.c.source_ref == missing))
+    with pytest.raises(AirflowFailException) as failed:
+        audit(["IT"], "manual__fault")
+    assert "IT reviews: 1 ({'missing': 1})" in str(failed.value)
+    a = schemas.audits
+    with mig.target.connect() as conn:
+        runs = conn.execute(sa.select(a.c.run_id, a.c.verdict).where(a.c.domain == "reviews")).tuples().all()
+    assert runs == [("manual__clean", "passed"), ("manual__fault", "differs")]
