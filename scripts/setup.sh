@@ -8,7 +8,7 @@ PYTHON="${PYTHON:-python3.11}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c "import poco_migration, airflow, great_expectations, pytest" 2>/dev/null \
+if ! .venv/bin/python -c "import poco_migration, airflow, great_expectations, pytest" >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".[test,tools]"

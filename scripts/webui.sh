@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Airflow web UI on the demo data: api-server, scheduler, dag-processor and
-# triggerer (airflow standalone) on http://localhost:8080. Log in as "admin"; the
-# generated password is printed below and kept in $AIRFLOW_HOME.
+# triggerer (airflow standalone) on http://127.0.0.1:8080, sized for a small machine
+# (one api-server worker, two task slots). Log in as "admin"; the generated password
+# is printed below and kept in $AIRFLOW_HOME. Ctrl-C (or SIGTERM) stops every process.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$ROOT/scripts/setup.sh"
@@ -9,4 +10,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 export AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
-exec airflow standalone
+export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
+export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-1}"
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-2}"
+# airflow standalone leaves its scheduler behind when it is stopped: it runs in a process
+# group of its own, and the whole group is stopped with it.
+setsid airflow standalone &
+standalone=$!
+trap 'kill -TERM -- "-$standalone" 2>/dev/null || true; wait "$standalone" || true' INT TERM EXIT
+wait "$standalone"

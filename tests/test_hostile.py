@@ -46,6 +46,7 @@ from sources import (
 from tally import record
 
 from poco_migration import schemas
+from poco_migration.audit.run import run_audit
 from poco_migration.connections import engine_for
 from poco_migration.moves import MOVES
 from poco_migration.moves.pipeline import run_move
@@ -547,4 +548,10 @@ def test_hostile_input_is_moved_quarantined_or_named(case: Case, db_urls: dict[s
             if (r["domain"], r["market"]) == (case.domain, case.market)
         ]
         assert row["out_of_scope"] == 1 and row["drift"] == 0
+    if not case.stops:
+        # The independent audit, on the same hostile source, agrees: nothing lost, nothing twice,
+        # every moved row as the contract maps it.
+        moved = moves_of(case)
+        audited = run_audit(source, target, case.plan, {m for _, m in moved}, dict.fromkeys(d for d, _ in moved))
+        assert [f for c in audited.cells() for f in c["findings"]] == []
     record("hostile cases")

@@ -75,6 +75,7 @@ def test_the_scheduler_runs_a_cutover_and_the_dashboard_reads_it(stack: Stack) -
         "final_sync.reviews": "success",
         "final_sync.initiatives": "success",
         "final_sync.participants": "success",
+        "audit": "success",
         "redirects": "success",
         "cut_over": "success",
     }

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 from pathlib import Path
 
 from poco_migration.schemas import DOMAINS
@@ -78,10 +78,22 @@ def _quarantine(args: argparse.Namespace) -> int:
 
 
 def _pause(args: argparse.Namespace) -> int:
+    """A pause holds a market's syncs and cutover; on a market already cut over there is nothing
+    left to hold, and the pause is what a rollback needs first: the message says which."""
     from poco_migration import operations
+    from poco_migration.status import frozen_at
 
-    done = operations.pause(_engines()[1], args.market, args.reason)
-    print(f"{args.market} paused: syncs skip it, its cutover waits" if done else f"{args.market} was paused already")
+    source, target = _engines()
+    done = operations.pause(target, args.market, args.reason)
+    if not done:
+        print(f"{args.market} was paused already")
+    elif (frozen := frozen_at(source).get(args.market)) is not None:
+        print(
+            f"{args.market} paused; it is cut over already (frozen since {frozen:%Y-%m-%d %H:%M}), so no sync "
+            f"or cutover of it was left to hold: a rollback (poco-migration rollback {args.market} --yes) may run"
+        )
+    else:
+        print(f"{args.market} paused: syncs skip it, its cutover waits")
     return 0
 
 
@@ -135,6 +147,7 @@ def date_argument(text: str) -> dt.date:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="poco-migration", description=DESCRIPTION)
+    top.add_argument("--version", action="version", version=f"%(prog)s {version('poco-migration')}")
     commands = top.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="print the reconciliation report")
     report.add_argument("--json", help="where to write the JSON report (default var/report.json)")
@@ -149,12 +162,12 @@ def parser() -> argparse.ArgumentParser:
 def _runbook_commands(commands: argparse._SubParsersAction) -> None:
     """The README's runbook: watch, rerun, release (a rerun after fixing the source), pause, roll back."""
     status = commands.add_parser("status", help="each market's domains: state, rows moved and quarantined")
-    status.add_argument("--market", action="append", help="only this market (repeatable)")
+    status.add_argument("--market", action="append", type=_market, help="only this market (repeatable)")
     status.add_argument("--checkpoints", type=int, default=10, help="how many latest checkpoints to list")
     status.set_defaults(run=_status)
     quarantine = commands.add_parser("quarantine", help="browse quarantined rows (emails masked)")
-    quarantine.add_argument("--reason")
-    quarantine.add_argument("--market")
+    quarantine.add_argument("--reason", type=_reason, help="only this reason")
+    quarantine.add_argument("--market", type=_market, help="only this market")
     quarantine.add_argument("--limit", type=int, default=50)
     quarantine.set_defaults(run=_quarantine)
     pause = commands.add_parser("pause", help="stop syncing a market and hold its cutover")
@@ -178,10 +191,20 @@ def _runbook_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _market(text: str) -> str:
+    """A market code of the plan, in any case (``it`` is IT)."""
     from poco_migration.plan import load_plan
 
-    if text not in load_plan().codes:
+    code = text.strip().upper()
+    if code not in load_plan().codes:
         raise argparse.ArgumentTypeError(f"{text!r} is not a market of the plan ({', '.join(load_plan().codes)})")
+    return code
+
+
+def _reason(text: str) -> str:
+    from poco_migration.moves import REASONS
+
+    if text not in REASONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a quarantine reason ({', '.join(REASONS)})")
     return text
 
 

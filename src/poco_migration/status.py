@@ -66,7 +66,7 @@ def _state(moves: list[Any], frozen_at: dt.datetime | None) -> str:
     return CUT_OVER if final else FROZEN
 
 
-def _frozen(source: Engine) -> dict[str, dt.datetime]:
+def frozen_at(source: Engine) -> dict[str, dt.datetime]:
     state = schemas.poco_market_state
     with source.connect() as conn:
         rows = conn.execute(sa.select(state.c.market, state.c.frozen_at).where(state.c.frozen_at.is_not(None)))
@@ -104,7 +104,7 @@ def migrated(conn: Connection) -> bool:
 
 def cells(source: Engine, target: Engine, plan: Plan, markets: list[str] | None = None) -> list[Cell]:
     """Every market of the plan (or those asked for) by every domain, in plan order."""
-    frozen = _frozen(source)
+    frozen = frozen_at(source)
     with target.connect() as conn:
         if not migrated(conn):
             moved, quarantined, moves, paused = {}, {}, {}, {}

@@ -62,8 +62,9 @@ def market_of(raw: str | None, plan: Plan) -> str:
 def _credit(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnElement[int]:
     """balance x rate, rounded half up, in integers: floor((2bp + q) / 2q) for rate = p/q."""
     p, q = rate.as_integer_ratio()
-    exact = (sa.cast(balance, sa.BigInteger) * (2 * p) + q) // (2 * q)
-    return sa.case((sa.func.abs(balance) <= BALANCE_BOUND, exact), else_=sa.null())
+    wide = sa.cast(balance, sa.BigInteger)  # before any arithmetic: abs(-2^31) overflows an integer
+    exact = (wide * (2 * p) + q) // (2 * q)
+    return sa.case((wide.between(-BALANCE_BOUND, BALANCE_BOUND), exact), else_=sa.null())
 
 
 # --- points: one credit per account, then adjustments; compared per user ---------------

@@ -12,3 +12,7 @@ MOVES: dict[str, Move] = {
     "initiatives": initiatives.MOVE,
     "participants": participants.MOVE,
 }
+
+# Every quarantine reason a move can give, for the commands that take one.
+_RULED = {rule.reason for domain in (points, reviews, initiatives, participants) for rule in domain.RULES}
+REASONS = tuple(sorted(_RULED | {reviews.DUPLICATE}))

@@ -21,6 +21,7 @@ from poco_migration.moves.sql import at_or_after, changed_since, market_expr
 from poco_migration.moves.types import MoveRequest
 from poco_migration.refs import ref_ids, source_ref
 
+DUPLICATE = "duplicate"  # judged per group of an author's reviews of a SKU, after RULES
 STATUSES = ("published", "hidden", "pending", "deleted")
 # POCO's statuses on the Xiaomi side: a review deleted on POCO is removed there.
 STATUS_MAP = {"published": "published", "hidden": "hidden", "pending": "pending", "deleted": "removed"}
@@ -94,7 +95,7 @@ class ReviewsMove(Move):
             live = row["status"] != "deleted"
             if reason is None and live:
                 body = normalised_body(row["body"])
-                reason = "duplicate" if body in originals else None
+                reason = DUPLICATE if body in originals else None
                 originals.add(body)
             yield {
                 "source_ref": source_ref(self.domain, row["review_id"]),
