@@ -201,6 +201,13 @@ def test_whole_plan_rehearses_green_through_live_changes_and_again_changes_nothi
     assert main(["rehearse", "--from", "2024-12-01", "--json", str(report_path)]) == 0
     out = capsys.readouterr().out
     assert "[58/58] 2024-11-30 poco_migration_sync: ok" in out  # two windows: 58 runs, then 39
+    # each run says what its moves changed: the first sync inserts into every domain
+    first = next(line for line in out.splitlines() if line.startswith("[1/58] 2024-10-07"))
+    assert re.fullmatch(
+        r"\[1/58\] 2024-10-07 poco_migration_sync: ok in [0-9.]+s, 57 left; points \d+ inserted(, \d+ quarantined)?; "
+        r"reviews \d+ inserted.*; initiatives \d+ inserted.*; participants \d+ inserted.*",
+        first,
+    ), first
     assert "[39/39] 2024-12-31 poco_migration_shutdown: ok" in out
 
     report = json.loads(report_path.read_text())

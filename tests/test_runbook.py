@@ -85,16 +85,19 @@ def test_runbook(connections, capsys) -> None:
 
     # Pause a market: its cutover waits (skipped: nothing frozen, nothing moved).
     assert main(["pause", "IT", "--reason", "Xiaomi asked to hold IT"]) == 0
+    capsys.readouterr()
     assert main(IT_CUTOVER) == 0
+    assert capsys.readouterr().out.strip().endswith("poco_migration_cutover_it: success; nothing changed")
     assert not frozen(source_url, "IT")
     line = status_line(capsys, "IT", "reviews")
     assert line.split()[2] == "syncing" and line.endswith("PAUSED")
 
     # Resume it: the cutover moves IT for good.
     assert main(["resume", "IT"]) == 0
-    assert main(IT_CUTOVER) == 0
-    assert frozen(source_url, "IT")
     capsys.readouterr()
+    assert main(IT_CUTOVER) == 0
+    assert "poco_migration_cutover_it: success; " in capsys.readouterr().out
+    assert frozen(source_url, "IT")
     assert status_line(capsys, "IT", "points").split()[2:4] == ["cut", "over"]
     cut_over = market_contents(target_url, "IT")
     others = market_contents(target_url, "PL")

@@ -35,6 +35,7 @@ class RunOutcome:
     state: str
     failed_tasks: tuple[str, ...]
     seconds: float
+    moved: str  # what the run's moves changed, per domain (``_moved``)
 
 
 def planned_runs(plan: Plan, start: dt.date | None = None, end: dt.date | None = None) -> Iterator[PlannedRun]:
@@ -79,7 +80,10 @@ def rehearse(
             failed = ", ".join(outcome.failed_tasks)
             mark = "ok" if outcome.state == "success" else f"{outcome.state.upper()} ({failed})"
             left = len(runs) - done
-            say(f"[{done}/{len(runs)}] {run.day} {run.dag_id}: {mark} in {outcome.seconds:.1f}s, {left} left")
+            say(
+                f"[{done}/{len(runs)}] {run.day} {run.dag_id}: {mark} in {outcome.seconds:.1f}s, {left} left; "
+                + outcome.moved
+            )
     return outcomes
 
 
@@ -111,4 +115,28 @@ def _run(bag, run: PlannedRun) -> RunOutcome:
     began = time.monotonic()
     dag_run = bag.dags[run.dag_id].test(logical_date=utc(run.day))
     failed = tuple(ti.task_id for ti in dag_run.get_task_instances() if ti.state == "failed")
-    return RunOutcome(run, str(dag_run.state), failed, time.monotonic() - began)
+    return RunOutcome(run, str(dag_run.state), failed, time.monotonic() - began, _moved(dag_run.run_id))
+
+
+MOVE_COUNTS = ("inserted", "updated", "quarantined", "released")
+
+
+def _moved(run_id: str) -> str:
+    """What the run's moves changed, per domain, from the bookkeeping: ``points 12 inserted,
+    3 updated; reviews 40 inserted, 1 quarantined``, or ``nothing changed``."""
+    import sqlalchemy as sa
+
+    from poco_migration import schemas
+    from poco_migration.connections import TARGET_CONN_ID, engine_for
+
+    m = schemas.moves
+    sums = (sa.func.coalesce(sa.func.sum(m.c[name]), 0) for name in MOVE_COUNTS)
+    query = sa.select(m.c.domain, *sums).where(m.c.run_id == run_id).group_by(m.c.domain)
+    with engine_for(TARGET_CONN_ID).connect() as conn:
+        changed = {domain: counts for domain, *counts in conn.execute(query).tuples()}
+    parts = [
+        f"{domain} " + ", ".join(f"{n} {name}" for name, n in zip(MOVE_COUNTS, changed[domain], strict=True) if n)
+        for domain in schemas.DOMAINS
+        if any(changed.get(domain, ()))
+    ]
+    return "; ".join(parts) or "nothing changed"
