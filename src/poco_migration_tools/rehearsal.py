@@ -132,8 +132,12 @@ def _moved(run_id: str) -> str:
     m = schemas.moves
     sums = (sa.func.coalesce(sa.func.sum(m.c[name]), 0) for name in MOVE_COUNTS)
     query = sa.select(m.c.domain, *sums).where(m.c.run_id == run_id).group_by(m.c.domain)
-    with engine_for(TARGET_CONN_ID).connect() as conn:
-        changed = {domain: counts for domain, *counts in conn.execute(query).tuples()}
+    engine = engine_for(TARGET_CONN_ID)  # a new engine per call: let it go with its connections
+    try:
+        with engine.connect() as conn:
+            changed = {domain: counts for domain, *counts in conn.execute(query).tuples()}
+    finally:
+        engine.dispose()
     parts = [
         f"{domain} " + ", ".join(f"{n} {name}" for name, n in zip(MOVE_COUNTS, changed[domain], strict=True) if n)
         for domain in schemas.DOMAINS

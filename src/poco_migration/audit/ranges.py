@@ -107,13 +107,6 @@ def _inside(key: sa.ColumnElement[Any], within: tuple[Buckets, list[int]] | None
         yield level.of(key).in_(ids[start : start + IDS_PER_QUERY])
 
 
-def both(source: Side, target: Side, level: Buckets, within: tuple[Buckets, list[int]] | None) -> tuple[Sums, Sums]:
-    """Both sides' sums, one after the other: on PostgreSQL each runs as a parallel query that
-    takes every core (measured on a million reviews: 1.41 s, against 1.5-1.7 s for both sides
-    at once)."""
-    return source.sums(level, within), target.sums(level, within)
-
-
 def bucket_of(key: int, level: Buckets) -> int:
     """``Buckets.of`` in Python: SQL's integer division truncates toward zero."""
     offset = key - level.low
@@ -162,7 +155,9 @@ def bisect(
     apart = list(apart)
     within: tuple[Buckets, list[int]] | None = None
     while True:
-        (ours, markets), (theirs, _) = both(source, target, level, within)
+        # One side after the other: on PostgreSQL each runs as a parallel query that takes every
+        # core (a million reviews: 1.41 s, against 1.5-1.7 s for both sides at once).
+        (ours, markets), (theirs, _) = source.sums(level, within), target.sums(level, within)
         if within is None:
             compared.update(markets)
         found = differing(ours, theirs, _apart_sums(apart, level, within))

@@ -103,7 +103,7 @@ def _lookup(source: Side, mapping: Mapping, keys: Iterable[Key]) -> dict[Key, di
 
 
 def _key_range(src: Connection, mapping: Mapping) -> Buckets:
-    """Ranges sized from the source's key range, read from its primary key's index."""
+    """Ranges sized from the source's keys: their lowest, highest and how many."""
     key = mapping.source_key
     low, high, rows = src.execute(sa.select(sa.func.min(key), sa.func.max(key), sa.func.count())).tuples().one()
     return Buckets.spanning(low, high, rows)
