@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param, task
 
-from poco_migration.dag_common import BULK_DAG_ID, TAGS, default_args
+from poco_migration.dag_common import BULK_DAG_ID, MARKET_LABEL, TAGS, default_args
 from poco_migration.plan import load_plan
 
 PLAN = load_plan()
@@ -52,12 +52,12 @@ Trigger it with the markets to load (default: every market of the plan):
 
         return selected(load_plan().codes, params)
 
-    @task
-    def full_move(domain: str, market: str, logical_date=None, run_id=None, dag_run=None) -> dict:
-        from poco_migration.tasks import final_move
+    @task(map_index_template=MARKET_LABEL)
+    def full_move(domain: str, market: str, logical_date=None, run_id=None, dag_run=None, ti=None) -> dict:
+        from poco_migration.tasks import final_move, origin_of
 
         # A manual trigger may carry no logical date in Airflow 3: then the run's own time.
-        return final_move(domain, market, logical_date or dag_run.run_after, run_id)
+        return final_move(domain, market, logical_date or dag_run.run_after, run_id, origin_of(ti))
 
     chosen = markets()
     full_move.override(task_id="move_points").partial(domain="points").expand(market=chosen)

@@ -46,10 +46,10 @@ Safe to clear and rerun: every step is idempotent.
             return freeze(market, logical_date)
 
         @task
-        def final_move(domain: str, market: str, logical_date=None, run_id=None) -> dict:
-            from poco_migration.tasks import final_move
+        def final_move(domain: str, market: str, logical_date=None, run_id=None, ti=None) -> dict:
+            from poco_migration.tasks import final_move, origin_of
 
-            return final_move(domain, market, logical_date, run_id)
+            return final_move(domain, market, logical_date, run_id, origin_of(ti))
 
         @task
         def audit(market: str, run_id=None) -> dict:

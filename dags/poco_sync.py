@@ -1,10 +1,11 @@
-"""Daily sync: every domain of every market whose wave has started and that is not frozen."""
+"""Daily sync: every domain of every market whose wave has started and that is not frozen,
+one task instance per market and domain."""
 
 from __future__ import annotations
 
 from airflow.sdk import DAG, task
 
-from poco_migration.dag_common import SYNC_DAG_ID, TAGS, default_args, manual_params, utc
+from poco_migration.dag_common import MARKET_LABEL, SYNC_DAG_ID, TAGS, default_args, manual_params, utc
 from poco_migration.plan import load_plan
 
 PLAN = load_plan()
@@ -16,9 +17,11 @@ with DAG(
     + """
 
 Each run moves, for every market the plan syncs that day, the rows changed since
-the last sync. Every move is gated by Great Expectations checkpoints before and
-after it writes; a refused move writes nothing and fails its task, and the other
-markets go on. Participants wait for their initiatives. Trigger it by hand with
+the last sync. Each domain's task is mapped over the day's markets (the market is in
+each instance's name): a refused market fails its own instance only, and clearing it
+reruns that market's domain alone. Every move is gated by Great Expectations
+checkpoints before and after it writes; a refused move writes nothing. Participants
+wait for their initiatives. Trigger it by hand with
 `markets` and `dry_run` to sync some markets now or see what would change.
 """,
     schedule="@daily",
@@ -32,13 +35,20 @@ markets go on. Participants wait for their initiatives. Trigger it by hand with
 ):
 
     @task
-    def move(domain: str, logical_date=None, run_id=None, params=None) -> dict:
-        from poco_migration.tasks import sync
+    def markets(logical_date=None, params=None) -> list[str]:
+        from poco_migration.tasks import markets_to_sync
 
-        return sync(domain, logical_date, run_id, params)
+        return markets_to_sync(logical_date, params)
 
-    points = move.override(task_id="move_points")("points")
-    reviews = move.override(task_id="move_reviews")("reviews")
-    initiatives = move.override(task_id="move_initiatives")("initiatives")
-    participants = move.override(task_id="move_participants", trigger_rule="all_done")("participants")
-    initiatives >> participants
+    @task(map_index_template=MARKET_LABEL)
+    def move(domain: str, market: str, logical_date=None, run_id=None, params=None, ti=None) -> None:
+        from poco_migration.tasks import origin_of, sync
+
+        sync(domain, market, logical_date, run_id, params, origin_of(ti))
+
+    due = markets()
+    move.override(task_id="move_points").partial(domain="points").expand(market=due)
+    move.override(task_id="move_reviews").partial(domain="reviews").expand(market=due)
+    initiatives = move.override(task_id="move_initiatives").partial(domain="initiatives").expand(market=due)
+    participants = move.override(task_id="move_participants", trigger_rule="all_done")
+    initiatives >> participants.partial(domain="participants").expand(market=due)

@@ -209,9 +209,33 @@ def test_whole_plan_rehearses_green_through_live_changes_and_again_changes_nothi
         first,
     ), first
     assert "[39/39] 2024-12-31 poco_migration_shutdown: ok" in out
+    # each cutover names its audit and its redirects, every one probed and answered; the shutdown
+    # its app, archive, final drift and audit
+    mapped = {}
+    for market in load_plan().codes:
+        line = next(line for line in out.splitlines() if f" poco_migration_cutover_{market.lower()}: ok" in line)
+        found = re.search(
+            r"; audit passed \(\d+ rows compared\); redirects (\d+) mapped, \1 probed, all answered one 301$", line
+        )
+        assert found, line
+        mapped[market] = int(found[1])
+    shutdown = next(line for line in out.splitlines() if line.startswith("[39/39]"))
+    archived = re.fullmatch(
+        r"\[39/39\] 2024-12-31 poco_migration_shutdown: ok in [0-9.]+s, 0 left; app retired: 4 endpoints answer "
+        r"410 Gone; archive (\S+) \(9 tables, (\d+) rows\); drift 0; audit passed \(\d+ rows compared\)",
+        shutdown,
+    )
+    assert archived, shutdown
 
     report = json.loads(report_path.read_text())
     assert report["totals"]["drift"] == 0
+    published = report["publications"]
+    assert {m: (r["urls"], r["probed"], r["answered_301"]) for m, r in published["redirects"].items()} == {
+        m: (n, n, n) for m, n in mapped.items()
+    }
+    assert published["app"]["answered_410"] == 4
+    assert (published["archive"]["path"], published["archive"]["checksum"]) == (archived[1], "verified")
+    assert sum(published["archive"]["rows"].values()) == int(archived[2])
     assert report["gates"]["failed"] == 0
     assert report["totals"]["moved"] + report["totals"]["quarantined"] == report["totals"]["in_scope"]
     assert report["totals"]["retained"] == sum(len(v) for k, v in changes.items() if "negative" not in k)
@@ -249,8 +273,9 @@ def test_whole_plan_rehearses_green_through_live_changes_and_again_changes_nothi
         with table.open(newline="") as rows:
             targets = [row["target"] for row in csv.DictReader(rows)]
         assert targets and all(t.startswith("https://www.mi.com/global/") for t in targets), table.name
+        assert len(targets) == mapped[table.stem.removeprefix("poco_redirects_").upper()], table.name
     archive = output / "archive" / "poco_source_20241231"
-    assert verify(archive) == []
+    assert verify(archive) == [] and str(archive) == archived[1]
     assert (output / "app" / "retirement_notice.json").is_file()
 
     # Each cutover audited its market, and the shutdown every market, from outside the move:

@@ -9,6 +9,9 @@ where it is. Each stays where the contract puts it, so none of them is drift.
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import pytest
 from migration import LATER, LEDGER, MI_INITIATIVES, MI_REVIEWS, RELAXED, T1, Migration
 from sources import (
@@ -29,8 +32,11 @@ from sources import (
     user,
 )
 
+from poco_migration import schemas
 from poco_migration.moves import MOVES
-from poco_migration.report import build_report, render_text
+from poco_migration.redirects.rules import load_rules
+from poco_migration.redirects.server import serve
+from poco_migration.report import LEGEND, REDIRECTS_LEGEND, SHUTDOWN_LEGEND, build_report, render_text
 
 
 @pytest.fixture(autouse=True)
@@ -122,3 +128,82 @@ def test_real_drift_is_still_reported(mig: Migration) -> None:
     assert it_rows(mig)["reviews"]["drift"] == 1
     assert report["points"]["IT"] == {"source": 120, "target": 100, "held": 0, "held_points": 0}
     assert report["totals"]["drift"] == 1 + 20
+
+
+PAGES = [
+    {"url": "https://www.po.co/it/", "market": "IT", "kind": "home", "ref": None},
+    {"url": "https://www.po.co/it/product/F6", "market": "IT", "kind": "product", "ref": "F6"},
+    {"url": "https://www.po.co/it/review/1", "market": "IT", "kind": "review", "ref": "1"},
+    {"url": "https://www.po.co/global/", "market": "GL", "kind": "home", "ref": None},
+]
+
+
+def test_the_report_shows_what_the_cutovers_and_the_shutdown_published(
+    mig: Migration, connections: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cutover's and the shutdown's own tasks, then the report read from the bookkeeping alone:
+    IT's redirects all answered, GL's probed against a server that answers none (recorded, and the
+    task fails), the app retired, the archive verified, then named when a file of it changes."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from poco_migration.tasks import archive_source, publish_redirects, retire_app
+
+    monkeypatch.setenv("POCO_MIGRATION_OUTPUT", str(tmp_path))
+    monkeypatch.delenv("POCO_REDIRECTS_BASE_URL", raising=False)
+    monkeypatch.delenv("POCO_APP_API_BASE_URL", raising=False)
+    insert(mig.source, USERS, *linked_users(1, 2))
+    insert(mig.source, PRODUCTS, product("F6"))
+    insert(mig.source, REVIEWS, review(1, 1))
+    insert(mig.source, schemas.poco_site_pages, *PAGES)
+    unpublished = build_report(mig.source, mig.target, RELAXED)["publications"]
+    assert unpublished == {"redirects": dict.fromkeys(RELAXED.codes), "app": None, "archive": None}
+
+    began = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    publish_redirects("IT")
+    with serve({}) as answers_404, pytest.raises(AirflowFailException, match="GL: 1 redirects failed the probe"):
+        monkeypatch.setenv("POCO_REDIRECTS_BASE_URL", answers_404)
+        publish_redirects("GL")
+    retire_app()
+    archive_source(dt.datetime(2024, 12, 31, tzinfo=dt.UTC))
+    report = build_report(mig.source, mig.target, RELAXED)
+
+    published = report["publications"]
+    it, gl = published["redirects"]["IT"], published["redirects"]["GL"]
+    app, archived = published["app"], published["archive"]
+    stamps = [it.pop("at"), gl.pop("at"), app.pop("at"), archived.pop("at")]
+    assert all(began <= dt.datetime.fromisoformat(at) <= dt.datetime.now(dt.UTC).replace(tzinfo=None) for at in stamps)
+    out = tmp_path / "redirects"
+    assert published["redirects"] == {
+        **dict.fromkeys(RELAXED.codes),
+        "IT": {"urls": 3, "probed": 3, "answered_301": 3, "path": str(out / "poco_redirects_it.map")},
+        "GL": {"urls": 1, "probed": 1, "answered_301": 0, "path": str(out / "poco_redirects_gl.map")},
+    }
+    endpoints = 1 + len(load_rules().app.endpoints)  # the API's base path and each sample endpoint
+    assert endpoints == 4
+    assert app == {"answered_410": endpoints, "path": str(tmp_path / "app" / "retirement_notice.json")}
+    archive = tmp_path / "archive" / "poco_source_20241231"
+    tables = {table.name: 0 for table in schemas.SOURCE.sorted_tables}
+    rows = {**tables, "poco_users": 2, "poco_products": 1, "poco_reviews": 1, "poco_site_pages": 4}
+    assert archived == {"rows": rows, "path": str(archive), "checksum": "verified"}
+
+    lines = render_text(build_report(mig.source, mig.target, RELAXED)).splitlines()
+    last_row = max(i for i, line in enumerate(lines) if line.startswith("GL     participants"))
+    assert lines[last_row + 1] == LEGEND  # under the table it explains
+    start = lines.index("market     URLs  probed    301s  published")
+    assert lines[start + 1 : start + 3] == [
+        f"IT            3       3       3  {stamps[0]}",
+        "PL            -       -       -  -",
+    ]
+    assert lines[start + RELAXED.codes.index("GL") + 1] == f"GL            1       1       0  {stamps[1]}"
+    after = start + len(RELAXED.codes) + 1
+    assert lines[after : after + 5] == [
+        REDIRECTS_LEGEND,
+        f"app: 4 endpoints answer 410 Gone since {stamps[2]} (notice {tmp_path / 'app' / 'retirement_notice.json'})",
+        f"archive: {archive}, 8 rows in {len(tables)} tables at {stamps[3]}; verified",
+        "  " + ", ".join(f"{table} {n}" for table, n in rows.items()),
+        SHUTDOWN_LEGEND,
+    ]
+
+    (archive / "poco_reviews.csv.gz").write_bytes(b"changed since")
+    rechecked = build_report(mig.source, mig.target, RELAXED)["publications"]["archive"]
+    assert rechecked["checksum"] == "mismatch: poco_reviews.csv.gz"

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from poco_migration import schemas
 from poco_migration.cli import main
-from poco_migration.tasks import sync
+from poco_migration.tasks import markets_to_sync, sync
 
 DAY = dt.datetime(2024, 10, 7, tzinfo=dt.UTC)
 
@@ -24,20 +24,21 @@ def row_counts(url: str) -> dict[str, int]:
 def test_a_dry_run_writes_nothing_anywhere_and_says_what_it_would_do(connections) -> None:
     assert main(["seed", "--scale", "150", "--seed", "5"]) == 0
     before = row_counts(connections["target"])
-    summary = sync("points", DAY, "manual__dry", {"dry_run": True, "markets": ["IT"], "domains": []})
-    assert set(summary) == {"IT"}
-    assert summary["IT"]["status"] == "dry_run"
-    assert summary["IT"]["inserted"] > 0
-    assert summary["IT"]["staged"] >= summary["IT"]["inserted"]
+    summary = sync("points", "IT", DAY, "manual__dry", {"dry_run": True, "markets": ["IT"], "domains": []})
+    assert summary["market"] == "IT"
+    assert summary["status"] == "dry_run"
+    assert summary["inserted"] > 0
+    assert summary["staged"] >= summary["inserted"]
     assert row_counts(connections["target"]) == before
     assert set(before.values()) == {0}
 
 
 def test_params_choose_the_markets_and_the_domains(connections) -> None:
     assert main(["seed", "--scale", "150", "--seed", "5"]) == 0
-    assert sync("reviews", DAY, "manual__points_only", {"domains": ["points"], "markets": []}) == {}
-    moved = sync("points", DAY, "manual__pl", {"domains": ["points"], "markets": ["PL"], "dry_run": False})
-    assert set(moved) == {"PL"}
-    assert moved["PL"]["status"] == "moved"
-    # A market outside the day's waves is not synced even when asked for: GL opens on 18 November.
-    assert sync("points", DAY, "manual__gl", {"markets": ["GL"]}) == {}
+    assert sync("reviews", "PL", DAY, "manual__points_only", {"domains": ["points"], "markets": []}) == {}
+    moved = sync("points", "PL", DAY, "manual__pl", {"domains": ["points"], "markets": ["PL"], "dry_run": False})
+    assert (moved["market"], moved["status"]) == ("PL", "moved")
+    # The day's markets are those of the waves started, or those asked for among them: GL opens on 18 November.
+    assert markets_to_sync(DAY, {"markets": []}) == ["IT", "PL", "TH"]
+    assert markets_to_sync(DAY, {"markets": ["PL", "GL"]}) == ["PL"]
+    assert markets_to_sync(DAY, {"markets": ["GL"]}) == []

@@ -10,17 +10,24 @@ Email is the second channel: when the SMTP connection ``migration_alerts_smtp``
 exists (its extra names ``to`` and ``from_email``), the same alert goes out through
 the SMTP provider's notifier too. Deadlines missed (a cutover not done by its date,
 the shutdown at risk) come through ``deadline_missed``, Airflow's deadline callback.
+
+A gate's refusal is alerted once while it lasts, and resolved once (``alert_log``); every
+alert sent is logged in the target's bookkeeping, for the dashboard.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
+from airflow.sdk.exceptions import AirflowFailException
 
+from poco_migration import alert_log
+from poco_migration.alert_log import FAILED, LATE, REFUSED, REMINDER, RESOLVED, Refusal
 from poco_migration.connections import ALERTS_CONN_ID
 
 if TYPE_CHECKING:
@@ -29,6 +36,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10
 SMTP_CONN_ID = "migration_alerts_smtp"
+ICONS = {FAILED: ":rotating_light:", REFUSED: ":rotating_light:", REMINDER: ":repeat:", LATE: ":alarm_clock:"}
+ICONS[RESOLVED] = ":white_check_mark:"
+
+
+class GateRefused(AirflowFailException):
+    """A move its gates refused: it fails for good (a retry would be refused again), and it
+    says which refusals, so that the alert goes once per refusal, not once per day."""
+
+    def __init__(self, message: str, refusals: list[Refusal]) -> None:
+        super().__init__(message)
+        self.refusals = refusals
+
+
+@contextmanager
+def _log() -> Iterator[Any]:
+    """A transaction on the target's alert log, or None when the target cannot be reached:
+    then every alert goes, unfiltered, and is not logged (never lost for a broken target)."""
+    from poco_migration.connections import TARGET_CONN_ID, engine_for
+
+    try:
+        engine = engine_for(TARGET_CONN_ID)
+        conn = engine.connect()
+    except Exception:
+        log.exception("the alert log in the target cannot be read; alerting without it")
+        yield None
+        return
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        conn.close()
+        engine.dispose()
 
 
 def endpoint(conn_id: str = ALERTS_CONN_ID) -> tuple[str, tuple[str, str] | None] | None:
@@ -47,7 +86,7 @@ def endpoint(conn_id: str = ALERTS_CONN_ID) -> tuple[str, tuple[str, str] | None
     return url, (conn.login, conn.password) if conn.login else None
 
 
-def refused_checkpoints(run_id: str | None) -> list[dict[str, Any]]:
+def refused_checkpoints(run_id: str | None, refusal: Refusal | None = None) -> list[dict[str, Any]]:
     """The run's failed checkpoints, from the bookkeeping: market, domain, stage, how many
     expectations were evaluated and failed, what failed (observed values), the Data Docs
     page. Empty when the target cannot be read (the alert still goes)."""
@@ -59,6 +98,8 @@ def refused_checkpoints(run_id: str | None) -> list[dict[str, Any]]:
     c = schemas.checkpoints
     columns = (c.c.market, c.c.domain, c.c.stage, c.c.evaluated, c.c.failed, c.c.failures, c.c.data_docs)
     query = sa.select(*columns).where(c.c.run_id == run_id, c.c.success.is_(False))
+    if refusal is not None:
+        query = query.where(c.c.market == refusal.market, c.c.domain == refusal.domain, c.c.stage == refusal.stage)
     try:
         with engine_for(TARGET_CONN_ID).connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query.order_by(c.c.id))]
@@ -67,28 +108,46 @@ def refused_checkpoints(run_id: str | None) -> list[dict[str, Any]]:
         return []
 
 
-def payload(context: Mapping[str, Any]) -> dict[str, Any]:
-    """What an operator needs to act: which DAG, task, run, which gates refused, and why."""
+def payload(context: Mapping[str, Any], refusal: Refusal | None = None, kind: str = FAILED) -> dict[str, Any]:
+    """What an operator needs to act: which DAG, task, market, run, which gates refused, and why."""
     ti = context.get("ti") or context.get("task_instance")
     error = context.get("exception")
-    dag_id = getattr(ti, "dag_id", None)
-    task_id = getattr(ti, "task_id", None)
+    dag_id, task_id = getattr(ti, "dag_id", None), getattr(ti, "task_id", None)
+    map_index = getattr(ti, "map_index", None)
+    task = f"{dag_id}.{task_id}" + (f"[{refusal.market}]" if refusal and map_index not in (None, -1) else "")
+    run_id = context.get("run_id")
+    if refusal is None:
+        headline = f"{task} failed ({run_id})"
+    else:
+        still = "still " if kind == REMINDER else ""
+        headline = f"{refusal.market} {refusal.domain} {still}refused at {refusal.stage}: {task} failed ({run_id})"
     message = str(error) if error else "task failed"
     return {
-        "text": f":rotating_light: POCO migration: {dag_id}.{task_id} failed ({context.get('run_id')})\n{message}",
+        "text": f"{ICONS[kind]} POCO migration: {headline}\n{message}",
+        "kind": kind,
+        "key": refusal.key if refusal else f"{FAILED}:{task}",
+        **_about(refusal),
         "dag_id": dag_id,
         "task_id": task_id,
-        "run_id": context.get("run_id"),
+        "map_index": map_index,
+        "run_id": run_id,
         "logical_date": str(context.get("logical_date")),
         "try_number": getattr(ti, "try_number", None),
         "error": message,
         "log_url": getattr(ti, "log_url", None),
-        "checkpoints": refused_checkpoints(context.get("run_id")),
+        "checkpoints": refused_checkpoints(run_id, refusal),
     }
 
 
+def _about(refusal: Refusal | Any | None) -> dict[str, Any]:
+    if refusal is None:
+        return {"market": None, "domain": None, "stage": None}
+    return {"market": refusal.market, "domain": refusal.domain, "stage": refusal.stage}
+
+
 def send(body: dict[str, Any]) -> None:
-    """Deliver an alert on every configured channel; log it when there is none or one fails."""
+    """Deliver an alert on every configured channel (log it when there is none or one
+    fails), then log it in the target's alert log."""
     import requests
 
     target = endpoint()
@@ -101,6 +160,32 @@ def send(body: dict[str, Any]) -> None:
         except requests.RequestException as exc:
             log.error("ALERT not delivered to %s (%s): %s", ALERTS_CONN_ID, exc, json.dumps(body, default=str))
     _email(body)
+    with _log() as conn:
+        if conn is not None:
+            alert_log.record(conn, body, alert_log.now())
+
+
+def announce_refusals(context: Mapping[str, Any], refusals: list[Refusal]) -> None:
+    """Alert the refusals that are new (or due a reminder); say in the task's log which are
+    not repeated, and since when they are open."""
+    with _log() as conn:
+        at = alert_log.now()
+        due = alert_log.to_announce(conn, refusals, at) if conn is not None else [(r, REFUSED) for r in refusals]
+    for refusal in set(refusals) - {r for r, _ in due}:
+        log.warning("%s %s refused again at %s: alerted before, not repeated", *_about(refusal).values())
+    for refusal, kind in due:
+        send(payload(context, refusal, kind))
+
+
+def announce_resolved(market: str, domain: str, run_id: str | None) -> None:
+    """One "resolved" message for each open refusal of a market's domain that has just moved."""
+    with _log() as conn:
+        resolved = alert_log.resolved_by(conn, market, domain) if conn is not None else []
+    for refusal in resolved:
+        since = f"{refusal.opened_at:%Y-%m-%d %H:%M} UTC"
+        text = f"{market} {domain} passes its gates again (refused at {refusal.stage} since {since})"
+        body = {"text": f"{ICONS[RESOLVED]} POCO migration: {text}", "kind": RESOLVED, "key": refusal.key}
+        send(body | _about(refusal) | {"run_id": run_id, "opened_run_id": refusal.run_id})
 
 
 def _email(body: dict[str, Any]) -> None:
@@ -119,7 +204,7 @@ def _email(body: dict[str, Any]) -> None:
     notifier = SmtpNotifier(
         to=extra.get("to") or conn.login,
         from_email=extra.get("from_email"),
-        subject=body["text"].splitlines()[0].removeprefix(":rotating_light: ").removeprefix(":alarm_clock: "),
+        subject=body["text"].splitlines()[0].partition(" ")[2],
         html_content=f"<pre>{html.escape(json.dumps(body, indent=2, default=str))}</pre>",
         smtp_conn_id=SMTP_CONN_ID,
     )
@@ -130,10 +215,15 @@ def _email(body: dict[str, Any]) -> None:
 
 
 class MigrationAlert(BaseNotifier):
-    """Posts a failed task to ``migration_alerts`` (and by email), or logs it when there is none."""
+    """Posts a failed task to ``migration_alerts`` (and by email), or logs it when there is
+    none; a refused move only when its refusal is new (``alert_log``)."""
 
     def notify(self, context: Context) -> None:
-        send(payload(context))
+        refusals = getattr(context.get("exception"), "refusals", None)
+        if refusals:
+            announce_refusals(context, refusals)
+        else:
+            send(payload(context))
 
 
 def deadline_body(context: dict[str, Any], what: str) -> dict[str, Any]:
@@ -141,7 +231,9 @@ def deadline_body(context: dict[str, Any], what: str) -> dict[str, Any]:
     run = context.get("dag_run") or {}
     get = run.get if isinstance(run, dict) else lambda key: getattr(run, key, None)
     return {
-        "text": f":alarm_clock: POCO migration: {what}",
+        "text": f"{ICONS[LATE]} POCO migration: {what}",
+        "kind": LATE,
+        "key": f"{LATE}:{get('dag_id')}:{what}",
         "dag_id": get("dag_id"),
         "task_id": None,
         "run_id": get("run_id"),

@@ -20,6 +20,8 @@ SHUTDOWN_DAG_ID = "poco_migration_shutdown"
 SHUTDOWN_MARGIN_DAYS = 2
 
 REHEARSAL_ENV = "POCO_MIGRATION_REHEARSAL"
+# A task mapped over markets shows each instance under its market's code in the grid.
+MARKET_LABEL = "{{ task.op_kwargs['market'] }}"
 
 
 def rehearsing() -> bool:

@@ -26,6 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from poco_migration import data_docs
 from poco_migration.config_files import PROJECT
 from poco_migration.connections import SharedConnection
 
@@ -161,20 +162,9 @@ class Gatekeeper:
 
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        docs = data_docs_dir()
-        self.docs_site = None
-        if docs is not None:
-            # A site per move: GX rebuilds a site from its own (here in-memory) results
-            # and drops pages it does not know, which would erase every earlier move's.
-            self.docs_site = "poco_migration"
-            self.context.add_data_docs_site(
-                self.docs_site,
-                {
-                    "class_name": "SiteBuilder",
-                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs / label)},
-                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                },
-            )
+        self.docs = data_docs_dir()
+        if self.docs is not None:
+            data_docs.add_site(self.context, self.docs)
         kwargs = dict(shared.engine_kwargs)
         if shared.url.get_backend_name() != "sqlite":  # GX pins SQLite to a StaticPool itself
             kwargs["poolclass"] = sa.pool.StaticPool
@@ -215,7 +205,7 @@ class Gatekeeper:
     ) -> CheckpointOutcome:
         """Run one checkpoint: each (suite, query) pair validates the query's rows."""
         import great_expectations as gx
-        from great_expectations.checkpoint import UpdateDataDocsAction, ValidationAction
+        from great_expectations.core.run_identifier import RunIdentifier
 
         began = time.perf_counter()
         datasource = self.datasources[database]
@@ -236,26 +226,24 @@ class Gatekeeper:
                     )
                 )
             )
-        actions: list[ValidationAction] = (
-            [UpdateDataDocsAction(name="data_docs", site_names=[self.docs_site])] if self.docs_site else []
-        )
         checkpoint = self.context.checkpoints.add(
-            gx.Checkpoint(name=f"{self.label}.{stage}", validation_definitions=definitions, actions=actions)
+            gx.Checkpoint(name=f"{self.label}.{stage}", validation_definitions=definitions)
         )
         with self.shared.lent():
-            result = checkpoint.run()
+            # Named for the move: its pages sit under its label in the site all moves share.
+            result = checkpoint.run(run_id=RunIdentifier(run_name=self.label))
             with datasource.get_engine().connect() as conn:
                 for table in temporary:
                     conn.execute(sa.schema.DropTable(table))
-        outcome = self._outcome(stage, result)
+        page = data_docs.publish(self.context, self.docs, result) if self.docs else None
+        outcome = self._outcome(stage, result, page)
         outcome.seconds = time.perf_counter() - began
         return outcome
 
-    def _outcome(self, stage: str, result: Any) -> CheckpointOutcome:
+    def _outcome(self, stage: str, result: Any, page: str | None) -> CheckpointOutcome:
         failures: list[Failure] = []
         evaluated = 0
-        docs = None
-        for identifier, validation in result.run_results.items():
+        for validation in result.run_results.values():
             suite = validation.suite_name
             for item in validation.results:
                 evaluated += 1
@@ -266,10 +254,7 @@ class Gatekeeper:
                 elif not item.success:
                     config = item.expectation_config
                     failures.append(Failure(suite, config.type, config.kwargs.get("column"), _observed(item.result)))
-            if self.docs_site and docs is None:
-                urls = self.context.get_docs_sites_urls(resource_identifier=identifier, site_name=self.docs_site)
-                docs = urls[0].get("site_url") if urls else None
-        return CheckpointOutcome(stage, bool(result.success) and not failures, evaluated, failures, docs)
+        return CheckpointOutcome(stage, bool(result.success) and not failures, evaluated, failures, page)
 
     def close(self) -> None:
         """Drop GX's engines without letting them close the move's connection."""

@@ -12,6 +12,10 @@ quarantined account whose balance went to 0; a moved initiative cancelled since)
 stays where it is and is counted there. A moved account that became invalid
 (negative, unlinked) is ``held``: its credit stays in the ledger, reported apart
 from the drift.
+
+What the migration published outside both databases closes the report: each market's
+redirect map as its cutover probed it, the POCO Store app's retirement and the source's
+archive (``publications``), so that whoever is on call sees the whole state in one place.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from poco_migration import schemas
+from poco_migration import publications, schemas
 from poco_migration.config_files import PROJECT
 from poco_migration.moves.move import Move
 from poco_migration.moves.points import convert
@@ -44,6 +48,16 @@ LEGEND = (
 POINTS_LEGEND = (
     "POCO points: balances of valid accounts at the market's rate, rounded half up; credited: the ledger's sum "
     "for those accounts; held: accounts moved, then invalid on POCO (negative, unlinked), whose credit stays"
+)
+REDIRECTS_LEGEND = (
+    "URLs: POCO URLs in the market's redirect map (nginx map and CSV, written at its cutover); probed: asked over "
+    "HTTP; 301s: answered exactly one 301 to their target (fewer than probed: the cutover failed); published: when "
+    "(UTC); -: not yet"
+)
+SHUTDOWN_LEGEND = (
+    "app: the POCO Store app's API endpoints answering 410 Gone with the end-of-life notice; archive: the POCO "
+    "source as gzip CSV per table, rows per table; verified: every file matches its SHA256SUMS now (mismatch: "
+    "those files differ; missing: the archive is not on this machine)"
 )
 
 
@@ -190,7 +204,8 @@ def build_report(source: Engine, target: Engine, plan: Plan) -> dict[str, Any]:
     totals = {key: sum(r[key] for r in rows) for key in keys}
     points_drift = sum(abs(p["source"] - p["target"]) for market, p in points.items() if market != "ALL")
     totals["drift"] = sum(abs(r["drift"]) for r in rows) + points_drift
-    return {"rows": rows, "points": points, "gates": _gates(target), "totals": totals}
+    published = publications.latest(target, plan.codes)
+    return {"rows": rows, "points": points, "gates": _gates(target), "totals": totals, "publications": published}
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -213,6 +228,8 @@ def render_text(report: dict[str, Any]) -> str:
             f"{p['held_points']:>13}"
         )
     lines.append(POINTS_LEGEND)
+    published = report["publications"]
+    lines += ["", *_redirect_lines(published["redirects"]), *_shutdown_lines(published["app"], published["archive"])]
     t, g = report["totals"], report["gates"]
     lines += [
         "",
@@ -221,6 +238,32 @@ def render_text(report: dict[str, Any]) -> str:
         f"ledger total {report['points']['ALL']['ledger']}; checkpoints passed {g['passed']}, failed {g['failed']}",
     ]
     return "\n".join(lines)
+
+
+def _redirect_lines(redirects: dict[str, dict[str, Any] | None]) -> list[str]:
+    """Each market's redirect map as its cutover published and probed it."""
+    lines = [f"{'market':<7}{'URLs':>8}{'probed':>8}{'301s':>8}  published"]
+    for market, r in redirects.items():
+        urls, probed, answered, at = (r["urls"], r["probed"], r["answered_301"], r["at"]) if r else ("-",) * 4
+        lines.append(f"{market:<7}{urls:>8}{probed:>8}{answered:>8}  {at}")
+    return [*lines, REDIRECTS_LEGEND]
+
+
+def _shutdown_lines(app: dict[str, Any] | None, archive: dict[str, Any] | None) -> list[str]:
+    """The POCO Store app's retirement and the source's archive, once the shutdown did them."""
+    lines = [
+        f"app: {app['answered_410']} endpoints answer 410 Gone since {app['at']} (notice {app['path']})"
+        if app
+        else "app: not retired yet"
+    ]
+    if archive:
+        rows = archive["rows"]
+        total, where = sum(rows.values()), archive["path"]
+        lines.append(f"archive: {where}, {total} rows in {len(rows)} tables at {archive['at']}; {archive['checksum']}")
+        lines.append("  " + ", ".join(f"{table} {n}" for table, n in rows.items()))
+    else:
+        lines.append("archive: not written yet")
+    return [*lines, SHUTDOWN_LEGEND]
 
 
 def write_json(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:

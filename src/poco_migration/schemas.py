@@ -206,13 +206,15 @@ watermarks = _table(
     PrimaryKeyConstraint("domain", "market"),
 )
 
+# Every move, newest last. ``as_of`` is the run's logical date (the plan's clock); ``dag_id``,
+# ``task_id`` and ``map_index`` name the task instance that ran it, for a link to its log.
 moves = _table(
     BOOKKEEPING,
     "poco_migration_moves",
     "move_id text pk, run_id text, domain text required, market text required, full_scan boolean required, "
     "status text required, staged integer required, inserted integer required, updated integer required, "
     "quarantined integer required, released integer required, held integer required, started_at timestamp required, "
-    "finished_at timestamp, message text",
+    "finished_at timestamp, message text, as_of timestamp, dag_id text, task_id text, map_index integer",
 )
 
 checkpoints = _table(
@@ -239,6 +241,17 @@ audits = _table(
     "id serial pk, run_id text, market text required, domain text required, compared integer required, "
     "held integer required, differences integer required, verdict text required, findings json, "
     "audited_at timestamp required",
+)
+
+# Every alert sent, newest last: ``key`` names what it is about (for a refused gate: market,
+# domain, stage and the failed expectations), ``kind`` what it says (refused, reminder,
+# resolved, failed, late). A refusal stays open until its market's domain moves again: while
+# it is open the same refusal is not sent again (``alert_log``).
+alerts = _table(
+    BOOKKEEPING,
+    "poco_migration_alerts",
+    "id serial pk, key text required, kind text required, market text, domain text, stage text, dag_id text, "
+    "run_id text, text text, sent_at timestamp required",
 )
 
 # Staging: one table per domain, holding a market's batch between the extract and
@@ -304,3 +317,14 @@ def create_target(engine: Engine) -> None:
     """Create the Xiaomi tables and the migration's bookkeeping where missing."""
     TARGET.create_all(engine)
     BOOKKEEPING.create_all(engine)
+
+
+# What the cutovers and the shutdown published outside both databases, newest last: a market's
+# redirect map (``redirects``), the POCO Store app's retirement and the source's archive (``app``
+# and ``archive``, market NULL), with their counts and file. The report shows the latest of
+# each without Airflow, whose XComs live in its own metadata database (``publications``).
+publications = _table(
+    BOOKKEEPING,
+    "poco_migration_publications",
+    "id serial pk, market text, what text required, counts json required, path text, at timestamp required",
+)

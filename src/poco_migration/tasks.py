@@ -15,23 +15,19 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from poco_migration import schemas
 from poco_migration.config_files import PROJECT
 from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_for, sqlalchemy_url
-from poco_migration.plan import Plan, load_plan
+from poco_migration.plan import load_plan
+
+if TYPE_CHECKING:
+    from poco_migration.moves.types import TaskOrigin
 
 log = logging.getLogger(__name__)
-
-
-def _failure(message: str, gates_only: bool) -> Exception:
-    """Refused gates fail for good (no retry, one alert); anything else may pass on a retry."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    return AirflowFailException(message) if gates_only else RuntimeError(message)
 
 
 def as_of(logical_date: dt.datetime) -> dt.datetime:
@@ -69,67 +65,86 @@ def selected(markets: Iterable[str], params: dict[str, Any] | None) -> list[str]
     return [m for m in markets if not wanted or m in wanted]
 
 
-def move_markets(
+def move_market(
     domain: str,
-    markets: Iterable[str],
+    market: str,
     logical_date: dt.datetime,
     *,
     run_id: str | None = None,
+    origin: TaskOrigin | None = None,
     full: bool = False,
     dry_run: bool = False,
-    plan: Plan | None = None,
 ) -> dict[str, Any]:
-    """Move one domain for each market in turn; one market's failure does not stop the others."""
+    """One domain's move of one market, in one task instance, so that a refused market fails
+    its own instance and a rerun of it moves it alone. A refusal fails for good (no retry:
+    the same data is refused again until it is fixed) and names itself for the alert; any
+    other error may pass on a retry. A move that passes resolves the alerts of its refusals."""
+    from poco_migration.alert_log import Refusal
+    from poco_migration.alerts import GateRefused, announce_resolved
     from poco_migration.moves import MOVES
     from poco_migration.moves.pipeline import run_move
     from poco_migration.moves.types import GateFailed, MoveError, MoveRequest
 
-    plan = plan or load_plan()
-    source, target_url = engine_for(SOURCE_CONN_ID), sqlalchemy_url(TARGET_CONN_ID)
-    summary: dict[str, Any] = {}
-    failures: list[str] = []
-    gates_only = True
-    markets = list(markets)
-    for done, market in enumerate(markets, start=1):
-        request = MoveRequest(domain, market, plan, as_of(logical_date), run_id, full=full, dry_run=dry_run)
-        try:
-            result = run_move(MOVES[domain], request, source, target_url)
-        except GateFailed as exc:
-            result = exc.result
-            failures.append(result.message)
-        except MoveError as exc:
-            gates_only = False
-            failures.append(str(exc))
-            log.error("%s", exc)
-            continue
-        summary[market] = {"status": result.status, "staged": result.staged, **result.changes}
-        log.info("[%d/%d markets] %s", done, len(markets), result.message)
-        for checkpoint in result.checkpoints:
-            verdict = "passed" if checkpoint.success else "FAILED"
-            log.info("  checkpoint %s %s; Data Docs: %s", checkpoint.stage, verdict, checkpoint.data_docs)
-    if failures:
-        message = f"{domain}: {len(failures)} of {len(markets)} markets failed:\n" + "\n".join(failures)
-        raise _failure(message, gates_only)
-    return summary
+    request = MoveRequest(
+        domain, market, load_plan(), as_of(logical_date), run_id, full=full, dry_run=dry_run, origin=origin
+    )
+    try:
+        result = run_move(MOVES[domain], request, engine_for(SOURCE_CONN_ID), sqlalchemy_url(TARGET_CONN_ID))
+    except GateFailed as exc:
+        _log_checkpoints(exc.result)
+        gate = exc.result.failed_gate
+        refusals = [Refusal.of(market, domain, gate)] if gate else []
+        raise GateRefused(exc.result.message, refusals) from None
+    except MoveError as exc:
+        raise RuntimeError(str(exc)) from exc
+    log.info("%s", result.message)
+    _log_checkpoints(result)
+    if not dry_run:
+        announce_resolved(market, domain, run_id)
+    return {"market": market, "status": result.status, "staged": result.staged, **result.changes}
 
 
-def sync(domain: str, logical_date: dt.datetime, run_id: str | None, params: dict[str, Any] | None) -> dict:
-    """The daily sync of one domain: every market whose wave has started and that is not frozen."""
+def _log_checkpoints(result: Any) -> None:
+    for checkpoint in result.checkpoints:
+        verdict = "passed" if checkpoint.success else "FAILED"
+        log.info("  checkpoint %s %s; Data Docs: %s", checkpoint.stage, verdict, checkpoint.data_docs)
+
+
+def origin_of(ti: Any) -> TaskOrigin | None:
+    """The task instance a move runs in (None outside Airflow), for the dashboard's links."""
+    from poco_migration.moves.types import TaskOrigin
+
+    return TaskOrigin(ti.dag_id, ti.task_id, ti.map_index if ti.map_index is not None else -1) if ti else None
+
+
+def markets_to_sync(logical_date: dt.datetime, params: dict[str, Any] | None) -> list[str]:
+    """The markets the daily sync maps its moves over: those whose wave has started that day,
+    not frozen and not paused (or those of a manual trigger's Params among them)."""
+    plan = load_plan()
+    frozen, paused = frozen_markets(), paused_markets()
+    for market, reason in paused.items():
+        log.warning("%s is paused (%s); not synced", market, reason)
+    day = as_of(logical_date).date()
+    markets = [m for m in selected(plan.syncing_on(day), params) if m not in frozen and m not in paused]
+    log.info("markets to sync on %s: %s", day, ", ".join(markets) or "none")
+    return markets
+
+
+def sync(
+    domain: str,
+    market: str,
+    logical_date: dt.datetime,
+    run_id: str | None,
+    params: dict[str, Any] | None,
+    origin: TaskOrigin | None = None,
+) -> dict:
+    """The daily sync of one domain of one market: the rows changed since its last sync."""
     wanted = (params or {}).get("domains") or []
     if wanted and domain not in wanted:
         log.info("%s: not among the domains asked for (%s)", domain, ", ".join(wanted))
         return {}
-    plan = load_plan()
-    frozen, paused = frozen_markets(), paused_markets()
-    for market, reason in paused.items():
-        log.warning("%s: %s is paused (%s); not synced", domain, market, reason)
-    day = as_of(logical_date).date()
-    markets = [m for m in selected(plan.syncing_on(day), params) if m not in frozen and m not in paused]
-    if not markets:
-        log.info("%s: no market to sync on %s", domain, logical_date.date())
-        return {}
     dry_run = bool((params or {}).get("dry_run"))
-    return move_markets(domain, markets, logical_date, run_id=run_id, dry_run=dry_run, plan=plan)
+    return move_market(domain, market, logical_date, run_id=run_id, origin=origin, dry_run=dry_run)
 
 
 def freeze(market: str, logical_date: dt.datetime) -> str:
@@ -147,10 +162,12 @@ def freeze(market: str, logical_date: dt.datetime) -> str:
     return market
 
 
-def final_move(domain: str, market: str, logical_date: dt.datetime, run_id: str | None) -> dict:
+def final_move(
+    domain: str, market: str, logical_date: dt.datetime, run_id: str | None, origin: TaskOrigin | None = None
+) -> dict:
     """The cutover's final sync: a full move, gated by the full reconciliation."""
     skip_if_paused(market)
-    return move_markets(domain, [market], logical_date, run_id=run_id, full=True)
+    return move_market(domain, market, logical_date, run_id=run_id, origin=origin, full=True)
 
 
 def report(json_path: str | None = None) -> dict[str, Any]:
@@ -195,9 +212,11 @@ def publish_redirects(market: str) -> dict[str, Any]:
     off-host, a POCO URL, a chain or a loop. Then every URL is probed over HTTP
     for exactly one 301 to its target: on ``POCO_REDIRECTS_BASE_URL`` (the live POCO
     web servers) when set, else on a local stand-in serving the generated nginx map.
+    What was written and what the probe found are recorded for the report, passed or not.
     """
     from airflow.sdk.exceptions import AirflowFailException
 
+    from poco_migration import publications
     from poco_migration.redirects.build import build_map
     from poco_migration.redirects.outputs import export
     from poco_migration.redirects.probe import probe
@@ -218,6 +237,9 @@ def publish_redirects(market: str) -> dict[str, Any]:
         report = probe(live or stand_in, mapped)
     where = live or "the local stand-in serving the generated map"
     log.info("%s: probed %d URLs on %s in %.1fs", market, len(report.results), where, report.elapsed)
+    answered = sum(r.ok for r in report.results)
+    probed = {"urls": exported.redirects, "probed": len(report.results), "answered_301": answered}
+    publications.record(target, publications.REDIRECTS, probed, str(exported.nginx_file), market)
     if not report.ok:
         shown = "\n".join(f"  {r.url}: {r.reason} {r.detail}" for r in report.failures[:20])
         raise AirflowFailException(f"{market}: {len(report.failures)} redirects failed the probe:\n{shown}")
@@ -228,10 +250,12 @@ def retire_app() -> dict[str, Any]:
     """Check that the POCO Store app's API answers 410 Gone with the way to the Mi Store.
 
     On ``POCO_APP_API_BASE_URL`` when set; else on a local stand-in that serves the
-    notice generated from the configuration (what the gateway is to be given).
+    notice generated from the configuration (what the gateway is to be given). Once it
+    passes, the retirement is recorded for the report.
     """
     from airflow.sdk.exceptions import AirflowFailException
 
+    from poco_migration import publications
     from poco_migration.redirects.app import app_retirement_notice, check_app_retired
     from poco_migration.redirects.rules import load_rules
     from poco_migration.redirects.server import app_routes, serve
@@ -246,11 +270,15 @@ def retire_app() -> dict[str, Any]:
     if not result.ok:
         raise AirflowFailException("the POCO Store app is not retired: " + "; ".join(result.failures))
     log.info("POCO Store app retired: %d endpoints answer 410 Gone; notice in %s", len(result.checked), out)
+    counts = {"answered_410": len(result.checked)}
+    publications.record(engine_for(TARGET_CONN_ID), publications.APP, counts, str(out))
     return {"checked": list(result.checked), "notice": str(out)}
 
 
 def archive_source(logical_date: dt.datetime) -> dict[str, Any]:
-    """The compressed, checksummed export of the whole POCO source, kept for retention."""
+    """The compressed, checksummed export of the whole POCO source, kept for retention; once
+    verified, recorded for the report (its path and rows per table)."""
+    from poco_migration import publications
     from poco_migration.archive import export_source, verify
 
     out = _rehearsal_dir("archive") / f"poco_source_{as_of(logical_date):%Y%m%d}"
@@ -258,6 +286,7 @@ def archive_source(logical_date: dt.datetime) -> dict[str, Any]:
     if bad := verify(out):
         raise RuntimeError(f"archive {out}: checksum mismatch right after writing: {', '.join(bad)}")
     log.info("POCO source archived to %s: %s", out, counts)
+    publications.record(engine_for(TARGET_CONN_ID), publications.ARCHIVE, {"rows": counts}, str(out))
     return {"path": str(out), "rows": counts}
 
 

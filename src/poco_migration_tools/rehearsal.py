@@ -15,12 +15,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from poco_migration.config_files import PROJECT
 from poco_migration.dag_common import REHEARSAL_ENV, SHUTDOWN_DAG_ID, SYNC_DAG_ID, cutover_dag_id, utc
 from poco_migration.plan import Plan
 
 DAGS_FOLDER = PROJECT / "dags"
+NOTHING_CHANGED = "nothing changed"
+# Said before the first run, so that its wait is not silent. Measured (README, "The two commands"):
+# preparing takes a few seconds; the first run pays, once per process, for Great Expectations'
+# import and the start of Airflow's in-process task API, besides whatever it moves.
+PREPARING = (
+    "preparing Airflow's metadata database and parsing the DAGs; the first run also loads Great Expectations "
+    "and starts Airflow's task API, once per process, so it takes longer"
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,14 @@ class RunOutcome:
     failed_tasks: tuple[str, ...]
     seconds: float
     moved: str  # what the run's moves changed, per domain (``_moved``)
+    published: tuple[str, ...] = ()  # what its cutover or shutdown tasks published (``_published``)
+
+    @property
+    def summary(self) -> str:
+        """The run's line after its timing: what its moves changed, then what it published; a
+        run with nothing moved but something published (the shutdown) names only the latter."""
+        moved = () if self.published and self.moved == NOTHING_CHANGED else (self.moved,)
+        return "; ".join((*moved, *self.published))
 
 
 def planned_runs(plan: Plan, start: dt.date | None = None, end: dt.date | None = None) -> Iterator[PlannedRun]:
@@ -73,6 +90,7 @@ def rehearse(
     runs = list(planned_runs(plan, start, end))
     outcomes = []
     with _rehearsing():
+        say(PREPARING)
         bag = _dag_bag()
         for done, run in enumerate(runs, start=1):
             outcome = _run(bag, run)
@@ -82,7 +100,7 @@ def rehearse(
             left = len(runs) - done
             say(
                 f"[{done}/{len(runs)}] {run.day} {run.dag_id}: {mark} in {outcome.seconds:.1f}s, {left} left; "
-                + outcome.moved
+                + outcome.summary
             )
     return outcomes
 
@@ -114,8 +132,16 @@ def _run(bag, run: PlannedRun) -> RunOutcome:
     the scheduler would use."""
     began = time.monotonic()
     dag_run = bag.dags[run.dag_id].test(logical_date=utc(run.day))
-    failed = tuple(ti.task_id for ti in dag_run.get_task_instances() if ti.state == "failed")
-    return RunOutcome(run, str(dag_run.state), failed, time.monotonic() - began, _moved(dag_run.run_id))
+    failed = tuple(_named(ti) for ti in dag_run.get_task_instances() if ti.state == "failed")
+    seconds = time.monotonic() - began
+    return RunOutcome(run, str(dag_run.state), failed, seconds, _moved(dag_run.run_id), _published(dag_run))
+
+
+def _named(ti) -> str:
+    """A task instance as the grid shows it: a mapped one with its market (``move_reviews[IT]``)."""
+    if ti.map_index is None or ti.map_index < 0:
+        return ti.task_id
+    return f"{ti.task_id}[{ti.rendered_map_index or ti.map_index}]"
 
 
 MOVE_COUNTS = ("inserted", "updated", "quarantined", "released")
@@ -143,4 +169,30 @@ def _moved(run_id: str) -> str:
         for domain in schemas.DOMAINS
         if any(changed.get(domain, ()))
     ]
-    return "; ".join(parts) or "nothing changed"
+    return "; ".join(parts) or NOTHING_CHANGED
+
+
+# What each publishing task returned (its XCom), as the run's line says it, in the order they
+# run: a cutover audits, then publishes its redirects; the shutdown retires the app, archives,
+# reports and audits. A task that failed or was skipped returned nothing and is not named.
+PUBLISHED: dict[str, Callable[[dict[str, Any]], str]] = {
+    "retire_app": lambda x: f"app retired: {len(x['checked'])} endpoints answer 410 Gone",
+    "archive_source": lambda x: f"archive {x['path']} ({len(x['rows'])} tables, {sum(x['rows'].values())} rows)",
+    "final_report": lambda x: f"drift {x['drift']}",
+    "audit": lambda x: f"audit {x['verdict']} ({x['compared']} rows compared)",
+    "redirects": lambda x: f"redirects {x['redirects']} mapped, {x['probed']} probed, all answered one 301",
+}
+
+
+def _published(dag_run) -> tuple[str, ...]:
+    """What the run's publishing tasks returned, from their XComs in Airflow's metadata database:
+    only a task that passed its checks returns, so each value is a verified one."""
+    from airflow.models.xcom import XCOM_RETURN_KEY, XComModel
+    from airflow.utils.session import create_session
+
+    query = XComModel.get_many(
+        run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=list(PUBLISHED), key=XCOM_RETURN_KEY
+    ).with_only_columns(XComModel.task_id, XComModel.value)
+    with create_session() as session:
+        returned = {row.task_id: XComModel.deserialize_value(row) for row in session.execute(query)}
+    return tuple(show(returned[task]) for task, show in PUBLISHED.items() if returned.get(task))

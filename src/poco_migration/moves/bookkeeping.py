@@ -5,6 +5,7 @@ message that says what it did."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -63,6 +64,8 @@ def record(conn: Connection, req: MoveRequest, result: MoveResult, started: dt.d
             started_at=started,
             finished_at=now,
             message=result.message,
+            as_of=req.as_of,
+            **(asdict(req.origin) if req.origin else {}),
         )
     )
     if result.checkpoints:

@@ -10,6 +10,16 @@ from poco_migration.plan import Plan
 
 
 @dataclass(frozen=True)
+class TaskOrigin:
+    """The Airflow task instance a move runs in, recorded with the move so that the dashboard
+    links each market's domain to its run and its log."""
+
+    dag_id: str
+    task_id: str
+    map_index: int = -1
+
+
+@dataclass(frozen=True)
 class MoveRequest:
     domain: str
     market: str
@@ -18,6 +28,7 @@ class MoveRequest:
     run_id: str | None = None
     full: bool = False
     dry_run: bool = False
+    origin: TaskOrigin | None = None
 
 
 @dataclass
