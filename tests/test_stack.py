@@ -122,7 +122,7 @@ def test_the_dashboard_in_chromium(stack: Stack) -> None:
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{stack.base_url}/poco-migration/")
         assert page.url.startswith(f"{stack.base_url}/auth/login") or "Not authenticated" in page.content()
         page.goto(f"{stack.base_url}/")
@@ -131,7 +131,7 @@ def test_the_dashboard_in_chromium(stack: Stack) -> None:
         page.keyboard.press("Enter")
         page.wait_for_url(f"{stack.base_url}/")
 
-        # The page inside the Airflow UI, under its navigation.
+        # The page inside the Airflow UI, under its navigation, readable in its frame.
         page.goto(f"{stack.base_url}/plugin/poco-migration")
         frame = page.frame_locator("iframe")
         grid = frame.locator("#grid td.cell")
@@ -139,10 +139,24 @@ def test_the_dashboard_in_chromium(stack: Stack) -> None:
         assert grid.count() == 11 * 4
         assert frame.locator('td[data-market="TH"][data-domain="points"]').get_attribute("data-state") == "cut over"
         assert frame.locator('td[data-market="IT"][data-domain="reviews"]').get_attribute("data-state") == "gate failed"
-        assert "to the shutdown" in frame.locator("#countdown").inner_text() or "shutdown passed" in (
-            frame.locator("#countdown").inner_text()
-        )
+        box = page.locator("iframe").bounding_box()
+        assert box is not None and box["height"] >= 700, box
+        # The plan clock is at the plan's dates (TH's cutover, 26 November), not the wall clock's.
+        assert frame.locator("#plan-clock").get_attribute("data-plan-date") == "2024-11-26"
+        assert "next cutover IT on 2024-11-29" in frame.locator("#plan-clock").inner_text()
+        assert "shutdown 2024-12-31 in 35 plan days" in frame.locator("#plan-clock").inner_text()
+        # The headline: PL and TH cut over; IT's refused reviews alerted once and still open.
+        assert frame.locator("#cut-over b").inner_text() == "2 of 11"
+        assert frame.locator("#refused b").inner_text() != "0"
+        assert frame.locator("#alerts").inner_text().endswith("1 open")
+        assert frame.locator("#open-alerts td").all_inner_texts()[:3] == ["IT", "reviews", "extract"]
         page.screenshot(path=str(ARTIFACTS / "dashboard-in-airflow.png"))
+
+        # A cell opens its last move's DAG run in the Airflow UI: PL's points, moved by its cutover.
+        frame.locator('td[data-market="PL"][data-domain="points"] a.run').click()
+        page.wait_for_url(f"{stack.base_url}/dags/poco_migration_cutover_pl/runs/**")
+        page.get_by_text("final_sync", exact=False).first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "dashboard-cell-to-run.png"))
 
         # The quarantine browser, filtered by reason: emails masked, Data Docs pages open.
         page.goto(f"{stack.base_url}/poco-migration/?reason=invalid_rating&market=IT")

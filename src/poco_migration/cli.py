@@ -52,16 +52,20 @@ def _engines() -> tuple:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from poco_migration import status
+    from poco_migration import overview, status
     from poco_migration.plan import load_plan
 
     source, target = _engines()
-    cells = status.cells(source, target, load_plan(), args.market or None)
-    print(status.render_text(cells))
+    plan = load_plan()
+    snap = status.snapshot(source, target, plan)
+    print(overview.render_text(snap["plan_clock"], snap["headline"]))
+    print(f"wall clock: {snap['as_of']}")
+    print(status.render_text(status.cells(source, target, plan, args.market or None)))
     for row in status.checkpoints(target, limit=args.checkpoints, market=args.market[0] if args.market else None):
         verdict = "passed" if row["success"] else "FAILED"
         where = f"{row['market']} {row['domain']}.{row['stage']}"
-        print(f"{row['checked_at']:%Y-%m-%d %H:%M} {where} {verdict}: {row['data_docs']}")
+        plan_date = f"{row['plan_date']:%Y-%m-%d}" if row["plan_date"] else "-"
+        print(f"{row['checked_at']:%Y-%m-%d %H:%M} UTC (plan {plan_date}) {where} {verdict}: {row['data_docs']}")
     return 0
 
 
@@ -74,6 +78,11 @@ def _quarantine(args: argparse.Namespace) -> int:
         who = f" user {row['user_id']} {row['email']}" if row["user_id"] is not None else ""
         print(f"{row['market']} {row['domain']} {row['source_ref']} {row['reason']}{who}")
     print(f"{len(rows)} rows")
+    if not rows and args.reason:
+        # Nothing for that reason: say what there is instead of leaving "0 rows" to be guessed at.
+        there = status.reasons(target, args.market)
+        where = f" in {args.market}" if args.market else ""
+        print(f"quarantined{where}: " + (", ".join(f"{r} {n}" for r, n in there.items()) or "nothing"))
     return 0
 
 

@@ -11,6 +11,7 @@ import os
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse
@@ -126,8 +127,20 @@ def create_app() -> FastAPI:
 def _grid(cells: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     grid: dict[str, dict[str, dict[str, Any]]] = {}
     for cell in cells:
-        grid.setdefault(cell["market"], {})[cell["domain"]] = cell
+        grid.setdefault(cell["market"], {})[cell["domain"]] = cell | airflow_links(cell)
     return grid
+
+
+def airflow_links(cell: dict[str, Any]) -> dict[str, str | None]:
+    """The Airflow UI's pages of a cell's last move: its DAG run, and its task instance (whose
+    first tab is the log). Relative to the dashboard, which the api-server serves beside the
+    UI, so that they hold under any base URL."""
+    if not (cell.get("dag_id") and cell.get("run_id") and cell.get("task_id")):
+        return {"run_link": None, "log_link": None}
+    run = f"../dags/{quote(cell['dag_id'], safe='')}/runs/{quote(cell['run_id'], safe='')}"
+    task = f"{run}/tasks/{quote(cell['task_id'], safe='')}"
+    mapped = cell.get("map_index")
+    return {"run_link": run, "log_link": f"{task}/mapped/{mapped}" if mapped is not None and mapped >= 0 else task}
 
 
 def plugin_spec() -> dict[str, Any]:

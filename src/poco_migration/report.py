@@ -31,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from poco_migration import publications, schemas
+from poco_migration import overview, publications, schemas
 from poco_migration.config_files import PROJECT
 from poco_migration.moves.move import Move
 from poco_migration.moves.points import convert
@@ -205,7 +205,8 @@ def build_report(source: Engine, target: Engine, plan: Plan) -> dict[str, Any]:
     points_drift = sum(abs(p["source"] - p["target"]) for market, p in points.items() if market != "ALL")
     totals["drift"] = sum(abs(r["drift"]) for r in rows) + points_drift
     published = publications.latest(target, plan.codes)
-    return {"rows": rows, "points": points, "gates": _gates(target), "totals": totals, "publications": published}
+    built = {"rows": rows, "points": points, "gates": _gates(target), "totals": totals, "publications": published}
+    return built | overview.at_a_glance(source, target, plan, built)
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -213,7 +214,8 @@ def render_text(report: dict[str, Any]) -> str:
         f"{'market':<7}{'domain':<14}{'in scope':>9}{'retained':>9}{'moved':>8}{'quar.':>7}{'out':>7}{'drift':>7}"
         "  reasons"
     )
-    lines = ["POCO -> Xiaomi reconciliation", "", head, "-" * len(head)]
+    glance = overview.render_text(report["plan_clock"], report["headline"])
+    lines = ["POCO -> Xiaomi reconciliation", glance, "", head, "-" * len(head)]
     for r in report["rows"]:
         reasons = ", ".join(f"{k} {v}" for k, v in r["quarantine_reasons"].items())
         lines.append(

@@ -38,6 +38,13 @@ class Cell:
     last_move: str | None
     last_status: str | None
     paused: bool
+    # The last move's plan date and the task instance that ran it (None before any move, or for
+    # a move made outside Airflow): the dashboard links the cell to its run and its log.
+    plan_date: str | None = None
+    dag_id: str | None = None
+    run_id: str | None = None
+    task_id: str | None = None
+    map_index: int | None = None
 
 
 def mask_email(email: str | None) -> str | None:
@@ -87,7 +94,8 @@ def _moves_since_rollback(conn: Connection) -> dict[tuple[str, str], list[Any]]:
         .tuples()
         .all()
     )
-    columns = (mv.c.market, mv.c.domain, mv.c.status, mv.c.full_scan, mv.c.started_at)
+    when = (mv.c.status, mv.c.full_scan, mv.c.started_at, mv.c.as_of)
+    columns = (mv.c.market, mv.c.domain, *when, mv.c.dag_id, mv.c.run_id, mv.c.task_id, mv.c.map_index)
     grouped: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for move in conn.execute(sa.select(*columns).order_by(mv.c.started_at)):
         since = rolled_back.get(move.market)
@@ -115,7 +123,6 @@ def cells(source: Engine, target: Engine, plan: Plan, markets: list[str] | None 
     for market in markets or list(plan.codes):
         for domain in schemas.DOMAINS:
             history = moves.get((market, domain), [])
-            last = history[-1] if history else None
             out.append(
                 Cell(
                     market=market,
@@ -123,32 +130,51 @@ def cells(source: Engine, target: Engine, plan: Plan, markets: list[str] | None 
                     state=_state(history, frozen.get(market)),
                     moved=moved.get((market, domain), 0),
                     quarantined=quarantined.get((market, domain), 0),
-                    last_move=last.started_at.isoformat(sep=" ", timespec="seconds") if last else None,
-                    last_status=last.status if last else None,
                     paused=market in paused,
+                    **_last(history[-1] if history else None),
                 )
             )
     return out
 
 
+def _last(move: Any) -> dict[str, Any]:
+    """What a cell shows of its last move: when (wall clock), for which plan date, how it ended,
+    and where it ran."""
+    if move is None:
+        return {"last_move": None, "last_status": None}
+    return {
+        "last_move": move.started_at.isoformat(sep=" ", timespec="seconds"),
+        "last_status": move.status,
+        "plan_date": move.as_of.date().isoformat() if move.as_of else None,
+        "dag_id": move.dag_id,
+        "run_id": move.run_id,
+        "task_id": move.task_id,
+        "map_index": move.map_index,
+    }
+
+
 def checkpoints(target: Engine, limit: int = 20, market: str | None = None) -> list[dict[str, Any]]:
-    """The latest checkpoint results, newest first, with their Data Docs pages."""
-    c = schemas.checkpoints
+    """The latest checkpoint results, newest first, with their Data Docs pages: when they ran
+    (wall clock) and for which plan date (their move's logical date)."""
+    c, mv = schemas.checkpoints, schemas.moves
     query = sa.select(
         c.c.checked_at, c.c.market, c.c.domain, c.c.stage, c.c.success, c.c.evaluated, c.c.failed, c.c.data_docs
-    )
+    ).add_columns(mv.c.as_of.label("plan_date"))
+    query = query.select_from(c.outerjoin(mv, mv.c.move_id == c.c.move_id))
     if market:
         query = query.where(c.c.market == market)
     with target.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query.order_by(c.c.id.desc()).limit(limit))]
 
 
-def reasons(target: Engine) -> dict[str, int]:
-    """Quarantined rows by reason, for the browser's filter."""
+def reasons(target: Engine, market: str | None = None) -> dict[str, int]:
+    """Quarantined rows by reason (of one market, or all), for the browser's filter."""
     q = schemas.quarantine
+    query = sa.select(q.c.reason, sa.func.count()).group_by(q.c.reason).order_by(q.c.reason)
     with target.connect() as conn:
-        rows = conn.execute(sa.select(q.c.reason, sa.func.count()).group_by(q.c.reason).order_by(q.c.reason))
-        return dict(rows.tuples().all())
+        if not migrated(conn):
+            return {}
+        return dict(conn.execute(query.where(q.c.market == market) if market else query).tuples().all())
 
 
 def quarantine(
@@ -226,29 +252,36 @@ def last_audits(conn: Connection) -> dict[str, dict[str, Any]]:
 
 
 def snapshot(source: Engine, target: Engine, plan: Plan, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Everything the dashboard's first screen shows, as JSON-able data."""
+    """Everything the dashboard's first screen shows, as JSON-able data: the wall clock, the
+    plan clock and the headline, the grid, the latest checkpoints, the quarantine's reasons."""
+    from poco_migration import overview
+    from poco_migration.report import build_report
+
     now = now or dt.datetime.now(dt.UTC)
     with target.connect() as conn:
         ready = migrated(conn)
         audits = last_audits(conn) if ready else {}
-    shutdown = dt.datetime.combine(plan.shutdown, dt.time(23, 59, 59), tzinfo=dt.UTC)
+    report = build_report(source, target, plan) if ready else None
+    glance = {k: report[k] for k in ("plan_clock", "headline")} if report else None
     return {
         "as_of": now.isoformat(timespec="seconds"),
-        "shutdown": shutdown.isoformat(),
-        "seconds_to_shutdown": int((shutdown - now).total_seconds()),
+        **(glance or overview.at_a_glance(source, target, plan, None)),
         "cutovers": {m.market: m.cutover.isoformat() for m in plan.cutovers()},
         "cells": [asdict(c) for c in cells(source, target, plan)],
         "checkpoints": checkpoints(target) if ready else [],
         "reasons": reasons(target) if ready else {},
-        "audits": audits if ready else {},
+        "audits": audits,
     }
 
 
 def render_text(rows: list[Cell]) -> str:
-    """The ``status`` command's table: one line per market and domain."""
-    lines = [f"{'market':6} {'domain':13} {'state':12} {'moved':>8} {'quarantined':>11}  last move"]
+    """The ``status`` command's table: one line per market and domain; the last move's plan
+    date and its wall-clock time in columns of their own."""
+    head = f"{'market':6} {'domain':13} {'state':12} {'moved':>8} {'quarantined':>11}"
+    lines = [f"{head}  {'plan date':10}  last move (UTC)"]
     for c in rows:
         flag = "  PAUSED" if c.paused else ""
         last = f"{c.last_move} {c.last_status}" if c.last_move else "-"
-        lines.append(f"{c.market:6} {c.domain:13} {c.state:12} {c.moved:>8} {c.quarantined:>11}  {last}{flag}")
+        counts = f"{c.market:6} {c.domain:13} {c.state:12} {c.moved:>8} {c.quarantined:>11}"
+        lines.append(f"{counts}  {c.plan_date or '-':10}  {last}{flag}")
     return "\n".join(lines)

@@ -70,5 +70,5 @@ def _rerun(args: argparse.Namespace) -> int:
 
     outcome = rerun(args.dag_id, args.date)
     failed = f" ({', '.join(outcome.failed_tasks)})" if outcome.failed_tasks else ""
-    print(f"{args.date} {args.dag_id}: {outcome.state}{failed}; {outcome.moved}")
+    print(f"{args.date} {args.dag_id}: {outcome.state}{failed}; {outcome.summary}")
     return 0 if outcome.state == "success" else 1

@@ -83,8 +83,13 @@ def _rehearsing() -> Iterator[None]:
             os.environ[REHEARSAL_ENV] = previous
 
 
+def say_now(line: str) -> None:
+    """Print and flush: piped into a log, a long rehearsal is not silent either."""
+    print(line, flush=True)
+
+
 def rehearse(
-    plan: Plan, start: dt.date | None, end: dt.date | None, say: Callable[[str], None] = print
+    plan: Plan, start: dt.date | None, end: dt.date | None, say: Callable[[str], None] = say_now
 ) -> list[RunOutcome]:
     """Run the window's DAG runs in order; every run is attempted, whatever the ones before did."""
     runs = list(planned_runs(plan, start, end))
