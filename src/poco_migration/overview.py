@@ -68,10 +68,15 @@ def plan_clock(conn: Connection | None, plan: Plan, cells: list[dict[str, Any]])
 
 
 def headline(
-    conn: Connection | None, plan: Plan, cells: list[dict[str, Any]], report: dict[str, Any] | None
+    conn: Connection | None,
+    plan: Plan,
+    cells: list[dict[str, Any]],
+    report: dict[str, Any] | None,
+    clock: dict[str, Any],
 ) -> dict[str, Any]:
-    """Markets cut over out of all; rows moved and quarantined per domain; the report's drift;
-    gates refused; alerts sent, and the refusals still open."""
+    """Markets cut over out of all; rows moved and quarantined per domain; the report's drift
+    over the markets whose wave has started; gates refused; alerts sent, and the refusals
+    still open."""
     per_domain = {
         d: {k: sum(c[k] for c in cells if c["domain"] == d) for k in ("moved", "quarantined")} for d in schemas.DOMAINS
     }
@@ -79,11 +84,21 @@ def headline(
         "markets_cut_over": len(cut_over(cells)),
         "markets": len(plan.codes),
         "domains": per_domain,
-        "drift": report["totals"]["drift"] if report else None,
+        "drift": _drift(report, plan, clock) if report else None,
         "gates_refused": report["gates"]["failed"] if report else 0,
         "alerts_sent": alert_log.sent(conn) if conn is not None else 0,
         "open_alerts": [_shown(o) for o in alert_log.open_refusals(conn)] if conn is not None else [],
     }
+
+
+def _drift(report: dict[str, Any], plan: Plan, clock: dict[str, Any]) -> int:
+    """The report's drift (rows in no place, points not credited) of the markets whose wave has
+    started by the plan clock: a market not started yet has everything still to move, which
+    is the plan, not drift."""
+    day = dt.date.fromisoformat(clock["plan_date"]) if clock["plan_date"] else None
+    started = {m for m in plan.codes if day is not None and plan.market(m).wave_start <= day}
+    rows = sum(abs(r["drift"]) for r in report["rows"] if r["market"] in started)
+    return rows + sum(abs(p["source"] - p["target"]) for m, p in report["points"].items() if m in started)
 
 
 def _shown(refusal: alert_log.OpenRefusal) -> dict[str, Any]:
@@ -99,10 +114,8 @@ def at_a_glance(source: Engine, target: Engine, plan: Plan, report: dict[str, An
     grid = [asdict(c) for c in status.cells(source, target, plan)]
     with target.connect() as conn:
         ready = report is not None and status.migrated(conn)
-        return {
-            "plan_clock": plan_clock(conn if ready else None, plan, grid),
-            "headline": headline(conn if ready else None, plan, grid, report),
-        }
+        clock = plan_clock(conn if ready else None, plan, grid)
+        return {"plan_clock": clock, "headline": headline(conn if ready else None, plan, grid, report, clock)}
 
 
 def render_text(clock: dict[str, Any], head: dict[str, Any]) -> str:
