@@ -10,8 +10,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c "import poco_migration, airflow, great_expectations, pytest" >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.installed ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[test,tools]"
+  # pip's output goes to a log, shown only if it fails: a machine's pip configuration can
+  # print a warning per package (ignored find-links locations), hundreds of lines.
+  log="$AIRFLOW_HOME/pip-install.log"
+  echo "installing the pinned stack into .venv (a minute or two; log: $log)"
+  { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".[test,tools]"; } \
+    > "$log" 2>&1 || { tail -n 40 "$log"; exit 1; }
   touch .venv/.installed
 fi
 airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log"; exit 1; }

@@ -114,7 +114,8 @@ def payload(context: Mapping[str, Any], refusal: Refusal | None = None, kind: st
     error = context.get("exception")
     dag_id, task_id = getattr(ti, "dag_id", None), getattr(ti, "task_id", None)
     map_index = getattr(ti, "map_index", None)
-    task = f"{dag_id}.{task_id}" + (f"[{refusal.market}]" if refusal and map_index not in (None, -1) else "")
+    label = refusal.market if refusal else getattr(ti, "rendered_map_index", None) or map_index
+    task = f"{dag_id}.{task_id}" + (f"[{label}]" if map_index not in (None, -1) else "")
     run_id = context.get("run_id")
     if refusal is None:
         headline = f"{task} failed ({run_id})"

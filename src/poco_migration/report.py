@@ -171,7 +171,9 @@ def _gates(target: Engine) -> dict[str, int]:
     return {"passed": passed, "failed": failed}
 
 
-def build_report(source: Engine, target: Engine, plan: Plan) -> dict[str, Any]:
+def build_report(source: Engine, target: Engine, plan: Plan, check_archive: bool = True) -> dict[str, Any]:
+    """What is where, on both sides, with the plan clock and the headline; the archive's
+    checksums verified unless ``check_archive`` is false (``publications.latest``)."""
     from poco_migration.moves import MOVES
 
     schemas.create_target(target)
@@ -204,7 +206,7 @@ def build_report(source: Engine, target: Engine, plan: Plan) -> dict[str, Any]:
     totals = {key: sum(r[key] for r in rows) for key in keys}
     points_drift = sum(abs(p["source"] - p["target"]) for market, p in points.items() if market != "ALL")
     totals["drift"] = sum(abs(r["drift"]) for r in rows) + points_drift
-    published = publications.latest(target, plan.codes)
+    published = publications.latest(target, plan.codes, check_archive)
     built = {"rows": rows, "points": points, "gates": _gates(target), "totals": totals, "publications": published}
     return built | overview.at_a_glance(source, target, plan, built)
 

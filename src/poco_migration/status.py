@@ -261,7 +261,7 @@ def snapshot(source: Engine, target: Engine, plan: Plan, now: dt.datetime | None
     with target.connect() as conn:
         ready = migrated(conn)
         audits = last_audits(conn) if ready else {}
-    report = build_report(source, target, plan) if ready else None
+    report = build_report(source, target, plan, check_archive=False) if ready else None
     glance = {k: report[k] for k in ("plan_clock", "headline")} if report else None
     return {
         "as_of": now.isoformat(timespec="seconds"),
