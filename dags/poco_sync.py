@@ -1,5 +1,5 @@
 """Daily sync: every domain of every market whose wave has started and that is not frozen,
-one task instance per market and domain."""
+one task instance per market."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ with DAG(
     + """
 
 Each run moves, for every market the plan syncs that day, the rows changed since
-the last sync. Each domain's task is mapped over the day's markets (the market is in
-each instance's name): a refused market fails its own instance only, and clearing it
-reruns that market's domain alone. Every move is gated by Great Expectations
-checkpoints before and after it writes; a refused move writes nothing. Participants
-wait for their initiatives. Trigger it by hand with
-`markets` and `dry_run` to sync some markets now or see what would change.
+the last sync. `move` is mapped over the day's markets, one task instance per market
+(the market is in its name), which moves points, reviews, initiatives, then
+participants: a refused market fails its own instance only, the other markets'
+instances succeed, and clearing it reruns that market alone (its other domains find
+nothing new). Every move is gated by Great Expectations checkpoints before and after
+it writes; a refused move writes nothing, and the market's other domains still move.
+Trigger it by hand with `markets`, `domains` and `dry_run` to sync some markets now
+or see what would change.
 """,
     schedule="@daily",
     start_date=utc(PLAN.start),
@@ -41,14 +43,9 @@ wait for their initiatives. Trigger it by hand with
         return markets_to_sync(logical_date, params)
 
     @task(map_index_template=MARKET_LABEL)
-    def move(domain: str, market: str, logical_date=None, run_id=None, params=None, ti=None) -> None:
+    def move(market: str, logical_date=None, run_id=None, params=None, ti=None) -> None:
         from poco_migration.tasks import origin_of, sync
 
-        sync(domain, market, logical_date, run_id, params, origin_of(ti))
+        sync(market, logical_date, run_id, params, origin_of(ti))
 
-    due = markets()
-    move.override(task_id="move_points").partial(domain="points").expand(market=due)
-    move.override(task_id="move_reviews").partial(domain="reviews").expand(market=due)
-    initiatives = move.override(task_id="move_initiatives").partial(domain="initiatives").expand(market=due)
-    participants = move.override(task_id="move_participants", trigger_rule="all_done")
-    initiatives >> participants.partial(domain="participants").expand(market=due)
+    move.expand(market=markets())

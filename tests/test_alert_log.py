@@ -72,7 +72,7 @@ def test_once_while_it_lasts_reminded_when_due_resolved_once(target_engine, monk
 def test_the_notifier_sends_a_new_refusal_once_and_every_other_failure(connections, monkeypatch) -> None:
     from poco_migration.alerts import GateRefused, MigrationAlert
 
-    ti = SimpleNamespace(dag_id="poco_migration_sync", task_id="move_reviews", map_index=0, rendered_map_index="IT")
+    ti = SimpleNamespace(dag_id="poco_migration_sync", task_id="move", map_index=0, rendered_map_index="IT")
     ti.try_number, ti.log_url = 1, None
     refused = {"ti": ti, "run_id": "scheduled__2024-10-07", "exception": GateRefused("refused", [EXTRACT])}
     broken = {"ti": ti, "run_id": "scheduled__2024-10-08", "exception": RuntimeError("the target is read-only")}
@@ -86,9 +86,9 @@ def test_the_notifier_sends_a_new_refusal_once_and_every_other_failure(connectio
         ("failed", "scheduled__2024-10-08"),
     ]
     assert received[0]["text"].startswith(
-        ":rotating_light: POCO migration: IT reviews refused at extract: poco_migration_sync.move_reviews[IT] failed"
+        ":rotating_light: POCO migration: IT reviews refused at extract: poco_migration_sync.move[IT] failed"
     )
     assert received[1]["text"] == (
-        ":rotating_light: POCO migration: poco_migration_sync.move_reviews[IT] failed (scheduled__2024-10-08)\n"
+        ":rotating_light: POCO migration: poco_migration_sync.move[IT] failed (scheduled__2024-10-08)\n"
         "the target is read-only"
     )

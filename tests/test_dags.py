@@ -51,20 +51,18 @@ def test_sync_runs_daily_from_the_first_wave_and_never_overlaps(dagbag) -> None:
     assert dag.start_date.date() == load_plan().start
     assert dag.catchup is True
     assert dag.max_active_runs == 1
-    assert dag.get_task("move_participants").upstream_task_ids == {"markets", "move_initiatives"}
 
 
-def test_sync_maps_each_domain_over_the_days_markets_named_by_market(dagbag) -> None:
-    """One task instance per market and domain, shown under the market's code: a refused market
-    fails its own instance, and clearing it reruns that market's domain alone."""
+def test_sync_maps_its_move_over_the_days_markets_named_by_market(dagbag) -> None:
+    """One task instance per market, shown under the market's code: a refused market fails its
+    own instance, and clearing it reruns that market alone."""
     dag = dagbag.dags[SYNC_DAG_ID]
+    assert {t.task_id for t in dag.tasks} == {"markets", "move"}
     assert dag.get_task("markets").is_mapped is False
-    for domain in ("points", "reviews", "initiatives", "participants"):
-        task = dag.get_task(f"move_{domain}")
-        assert task.is_mapped, domain
-        assert "markets" in task.upstream_task_ids, domain
-        assert task.partial_kwargs["map_index_template"] == "{{ task.op_kwargs['market'] }}"
-        assert task.partial_kwargs["op_kwargs"] == {"domain": domain}
+    move = dag.get_task("move")
+    assert move.is_mapped
+    assert move.upstream_task_ids == {"markets"}
+    assert move.partial_kwargs["map_index_template"] == "{{ task.op_kwargs['market'] }}"
 
 
 def test_cutover_freezes_then_moves_then_publishes_its_asset(dagbag) -> None:

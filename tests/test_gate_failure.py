@@ -48,17 +48,17 @@ def test_one_market_above_the_ratio_fails_only_its_gate_and_alerts_once(connecti
         monkeypatch.setenv("AIRFLOW_CONN_MIGRATION_ALERTS_SMTP", json.dumps(smtp_conn))
         assert main(["rehearse", "--to", "2024-10-07"]) == 1
     out = capsys.readouterr().out
-    assert "[1/1] 2024-10-07 poco_migration_sync: FAILED (move_reviews[IT])" in out
+    assert "[1/1] 2024-10-07 poco_migration_sync: FAILED (move[IT])" in out
 
     assert len(received) == 1
     alert = received[0]
-    assert (alert["dag_id"], alert["task_id"], alert["map_index"]) == ("poco_migration_sync", "move_reviews", 0)
+    assert (alert["dag_id"], alert["task_id"], alert["map_index"]) == ("poco_migration_sync", "move", 0)
     assert (alert["kind"], alert["market"], alert["domain"], alert["stage"]) == ("refused", "IT", "reviews", "extract")
     assert "reviews IT: gate_failed" in alert["error"]
     # The source extract's own suite sees the share of bad ratings first, before anything is staged.
     assert "checkpoint 'extract' failed" in alert["error"]
     assert "reviews.extract: expect_column_values_to_be_between(rating)" in alert["error"]
-    headline = "IT reviews refused at extract: poco_migration_sync.move_reviews[IT] failed"
+    headline = "IT reviews refused at extract: poco_migration_sync.move[IT] failed"
     assert alert["text"].startswith(f":rotating_light: POCO migration: {headline}")
     [refused] = alert["checkpoints"]
     assert (refused["market"], refused["domain"], refused["stage"]) == ("IT", "reviews", "extract")
@@ -143,9 +143,9 @@ def test_a_refusal_that_persists_alerts_once_and_its_fix_once(connections, plan_
         assert mend_it_reviews(connections["source"]) > 0
         assert main(["rehearse", "--from", "2024-10-11", "--to", "2024-10-13"]) == 0
         fixed = capsys.readouterr().out
-    # Each day's sync failed IT's reviews instance only: the other eleven instances passed.
+    # Each day's sync failed IT's instance only (its other domains moved): PL's and GL's passed.
     for day in ("07", "08", "09", "10"):
-        assert f"2024-10-{day} poco_migration_sync: FAILED (move_reviews[IT])" in refused, day
+        assert f"2024-10-{day} poco_migration_sync: FAILED (move[IT])" in refused, day
     assert "2024-10-11 poco_migration_sync: ok" in fixed
     assert "2024-10-12 poco_migration_cutover_it: ok" in fixed
     [_, resolved] = received

@@ -24,20 +24,20 @@ def row_counts(url: str) -> dict[str, int]:
 def test_a_dry_run_writes_nothing_anywhere_and_says_what_it_would_do(connections) -> None:
     assert main(["seed", "--scale", "150", "--seed", "5"]) == 0
     before = row_counts(connections["target"])
-    summary = sync("points", "IT", DAY, "manual__dry", {"dry_run": True, "markets": ["IT"], "domains": []})
-    assert summary["market"] == "IT"
-    assert summary["status"] == "dry_run"
-    assert summary["inserted"] > 0
-    assert summary["staged"] >= summary["inserted"]
+    summary = sync("IT", DAY, "manual__dry", {"dry_run": True, "markets": ["IT"], "domains": ["points"]})
+    assert list(summary) == ["points"]
+    assert (summary["points"]["market"], summary["points"]["status"]) == ("IT", "dry_run")
+    assert summary["points"]["inserted"] > 0
+    assert summary["points"]["staged"] >= summary["points"]["inserted"]
     assert row_counts(connections["target"]) == before
     assert set(before.values()) == {0}
 
 
 def test_params_choose_the_markets_and_the_domains(connections) -> None:
     assert main(["seed", "--scale", "150", "--seed", "5"]) == 0
-    assert sync("reviews", "PL", DAY, "manual__points_only", {"domains": ["points"], "markets": []}) == {}
-    moved = sync("points", "PL", DAY, "manual__pl", {"domains": ["points"], "markets": ["PL"], "dry_run": False})
-    assert (moved["market"], moved["status"]) == ("PL", "moved")
+    moved = sync("PL", DAY, "manual__pl", {"domains": ["points"], "markets": ["PL"], "dry_run": False})
+    assert list(moved) == ["points"]
+    assert (moved["points"]["market"], moved["points"]["status"]) == ("PL", "moved")
     # The day's markets are those of the waves started, or those asked for among them: GL opens on 18 November.
     assert markets_to_sync(DAY, {"markets": []}) == ["IT", "PL", "TH"]
     assert markets_to_sync(DAY, {"markets": ["PL", "GL"]}) == ["PL"]

@@ -77,7 +77,7 @@ def _quarantine(args: argparse.Namespace) -> int:
     for row in rows:
         who = f" user {row['user_id']} {row['email']}" if row["user_id"] is not None else ""
         print(f"{row['market']} {row['domain']} {row['source_ref']} {row['reason']}{who}")
-    print(f"{len(rows)} rows")
+    print(f"{len(rows)} row{'' if len(rows) == 1 else 's'}")
     if not rows and args.reason:
         # Nothing for that reason: say what there is instead of leaving "0 rows" to be guessed at.
         there = status.reasons(target, args.market)

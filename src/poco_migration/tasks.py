@@ -131,20 +131,38 @@ def markets_to_sync(logical_date: dt.datetime, params: dict[str, Any] | None) ->
 
 
 def sync(
-    domain: str,
     market: str,
     logical_date: dt.datetime,
     run_id: str | None,
     params: dict[str, Any] | None,
     origin: TaskOrigin | None = None,
-) -> dict:
-    """The daily sync of one domain of one market: the rows changed since its last sync."""
-    wanted = (params or {}).get("domains") or []
-    if wanted and domain not in wanted:
-        log.info("%s: not among the domains asked for (%s)", domain, ", ".join(wanted))
-        return {}
+) -> dict[str, Any]:
+    """The daily sync of one market: each domain (or those of the ``domains`` Param) in order,
+    participants after initiatives. One domain refused does not stop the others; the task
+    then fails naming every refusal (for good: a retry would be refused again), or, after an
+    error that a retry may clear, fails to be retried (each move is idempotent)."""
+    from poco_migration.alerts import GateRefused
+    from poco_migration.schemas import DOMAINS
+
+    wanted = (params or {}).get("domains") or DOMAINS
     dry_run = bool((params or {}).get("dry_run"))
-    return move_market(domain, market, logical_date, run_id=run_id, origin=origin, dry_run=dry_run)
+    done: dict[str, Any] = {}
+    refused: list[GateRefused] = []
+    errors: list[str] = []
+    for domain in (d for d in DOMAINS if d in wanted):
+        try:
+            done[domain] = move_market(domain, market, logical_date, run_id=run_id, origin=origin, dry_run=dry_run)
+        except GateRefused as exc:
+            refused.append(exc)
+        except RuntimeError as exc:
+            log.error("%s", exc)
+            errors.append(str(exc))
+    if errors:
+        raise RuntimeError(f"{market}: {len(errors)} moves failed:\n" + "\n".join([*errors, *map(str, refused)]))
+    if refused:
+        message = "\n".join(map(str, refused))
+        raise GateRefused(message, [r for exc in refused for r in exc.refusals])
+    return done
 
 
 def freeze(market: str, logical_date: dt.datetime) -> str:

@@ -143,7 +143,7 @@ def _run(bag, run: PlannedRun) -> RunOutcome:
 
 
 def _named(ti) -> str:
-    """A task instance as the grid shows it: a mapped one with its market (``move_reviews[IT]``)."""
+    """A task instance as the grid shows it: a mapped one with its market (``move[IT]``)."""
     if ti.map_index is None or ti.map_index < 0:
         return ti.task_id
     return f"{ti.task_id}[{ti.rendered_map_index or ti.map_index}]"
