@@ -64,7 +64,7 @@ def test_runbook(connections, capsys) -> None:
 
     # Watch a market: the first sync refuses IT's reviews, and status says so.
     assert main(FIRST_SYNC) == 1
-    assert "move_reviews" in capsys.readouterr().out
+    assert "poco_migration_sync: failed (move[IT])" in capsys.readouterr().out
     assert status_line(capsys, "IT", "reviews").split()[2:4] == ["gate", "failed"]
     assert status_line(capsys, "IT", "points").split()[2] == "syncing"
     assert main(["quarantine", "--market", "IT", "--reason", "invalid_rating"]) == 0
