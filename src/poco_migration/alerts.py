@@ -161,9 +161,12 @@ def send(body: dict[str, Any]) -> None:
         except requests.RequestException as exc:
             log.error("ALERT not delivered to %s (%s): %s", ALERTS_CONN_ID, exc, json.dumps(body, default=str))
     _email(body)
-    with _log() as conn:
-        if conn is not None:
-            alert_log.record(conn, body, alert_log.now())
+    try:
+        with _log() as conn:
+            if conn is not None:
+                alert_log.record(conn, body, alert_log.now())
+    except Exception:  # sent all the same; a target without the log (not migrated yet) only misses the count
+        log.exception("alert sent but not logged in the target's poco_migration_alerts")
 
 
 def announce_refusals(context: Mapping[str, Any], refusals: list[Refusal]) -> None:
