@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseNotifier
 from airflow.sdk.exceptions import AirflowFailException
@@ -32,12 +31,19 @@ from poco_migration.connections import ALERTS_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10
 SMTP_CONN_ID = "migration_alerts_smtp"
-ICONS = {FAILED: ":rotating_light:", REFUSED: ":rotating_light:", REMINDER: ":repeat:", LATE: ":alarm_clock:"}
-ICONS[RESOLVED] = ":white_check_mark:"
+ICONS = {
+    FAILED: ":rotating_light:",
+    REFUSED: ":rotating_light:",
+    REMINDER: ":repeat:",
+    RESOLVED: ":white_check_mark:",
+    LATE: ":alarm_clock:",
+}
+T = TypeVar("T")
 
 
 class GateRefused(AirflowFailException):
@@ -49,25 +55,22 @@ class GateRefused(AirflowFailException):
         self.refusals = refusals
 
 
-@contextmanager
-def _log() -> Iterator[Any]:
-    """A transaction on the target's alert log, or None when the target cannot be reached:
-    then every alert goes, unfiltered, and is not logged (never lost for a broken target)."""
+def _with_log(use: Callable[[Connection], T], otherwise: T) -> T:
+    """``use`` on a transaction of the target's alert log; ``otherwise`` when the log cannot be
+    used (the target unreachable, or made before the log existed): an alert never waits on
+    its log, it goes unfiltered and uncounted instead."""
     from poco_migration.connections import TARGET_CONN_ID, engine_for
 
     try:
         engine = engine_for(TARGET_CONN_ID)
-        conn = engine.connect()
+        try:
+            with engine.begin() as conn:
+                return use(conn)
+        finally:
+            engine.dispose()
     except Exception:
-        log.exception("the alert log in the target cannot be read; alerting without it")
-        yield None
-        return
-    try:
-        with conn.begin():
-            yield conn
-    finally:
-        conn.close()
-        engine.dispose()
+        log.exception("the alert log in the target cannot be used; alerting without it")
+        return otherwise
 
 
 def endpoint(conn_id: str = ALERTS_CONN_ID) -> tuple[str, tuple[str, str] | None] | None:
@@ -161,20 +164,14 @@ def send(body: dict[str, Any]) -> None:
         except requests.RequestException as exc:
             log.error("ALERT not delivered to %s (%s): %s", ALERTS_CONN_ID, exc, json.dumps(body, default=str))
     _email(body)
-    try:
-        with _log() as conn:
-            if conn is not None:
-                alert_log.record(conn, body, alert_log.now())
-    except Exception:  # sent all the same; a target without the log (not migrated yet) only misses the count
-        log.exception("alert sent but not logged in the target's poco_migration_alerts")
+    _with_log(lambda conn: alert_log.record(conn, body, alert_log.now()), None)
 
 
 def announce_refusals(context: Mapping[str, Any], refusals: list[Refusal]) -> None:
     """Alert the refusals that are new (or due a reminder); say in the task's log which are
     not repeated, and since when they are open."""
-    with _log() as conn:
-        at = alert_log.now()
-        due = alert_log.to_announce(conn, refusals, at) if conn is not None else [(r, REFUSED) for r in refusals]
+    every = [(refusal, REFUSED) for refusal in refusals]
+    due = _with_log(lambda conn: alert_log.to_announce(conn, refusals, alert_log.now()), every)
     for refusal in set(refusals) - {r for r, _ in due}:
         log.warning("%s %s refused again at %s: alerted before, not repeated", *_about(refusal).values())
     for refusal, kind in due:
@@ -183,8 +180,8 @@ def announce_refusals(context: Mapping[str, Any], refusals: list[Refusal]) -> No
 
 def announce_resolved(market: str, domain: str, run_id: str | None) -> None:
     """One "resolved" message for each open refusal of a market's domain that has just moved."""
-    with _log() as conn:
-        resolved = alert_log.resolved_by(conn, market, domain) if conn is not None else []
+    none: list[alert_log.OpenRefusal] = []
+    resolved = _with_log(lambda conn: alert_log.resolved_by(conn, market, domain), none)
     for refusal in resolved:
         since = f"{refusal.opened_at:%Y-%m-%d %H:%M} UTC"
         text = f"{market} {domain} passes its gates again (refused at {refusal.stage} since {since})"
