@@ -46,7 +46,7 @@ def test_a_reason_or_a_domain_that_does_not_exist_is_refused_with_those_that_do(
 def test_market_codes_are_taken_in_any_case(connections, capsys, monkeypatch) -> None:
     # Airflow's metadata database is this test worker's, shared with the rehearsals of other
     # tests: the plan clock reads only this target here (test_stack reads it from the metadata).
-    monkeypatch.setattr("poco_migration.overview.latest_run_date", lambda: None)
+    monkeypatch.setattr("poco_migration.overview.latest_run_date", lambda plan: None)
     assert main(["status", "--market", "it", "--market", " pl "]) == 0
     lines = capsys.readouterr().out.splitlines()
     # The plan clock and the headline come first, over every market; then the markets asked for.

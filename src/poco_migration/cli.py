@@ -57,9 +57,9 @@ def _status(args: argparse.Namespace) -> int:
 
     source, target = _engines()
     plan = load_plan()
-    snap = status.snapshot(source, target, plan)
-    print(overview.render_text(snap["plan_clock"], snap["headline"]))
-    print(f"wall clock: {snap['as_of']}")
+    glance = overview.glance(source, target, plan)
+    print(overview.render_text(glance["plan_clock"], glance["headline"]))
+    print(f"wall clock: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}")
     print(status.render_text(status.cells(source, target, plan, args.market or None)))
     for row in status.checkpoints(target, limit=args.checkpoints, market=args.market[0] if args.market else None):
         verdict = "passed" if row["success"] else "FAILED"

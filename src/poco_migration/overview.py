@@ -27,20 +27,19 @@ def cut_over(cells: list[dict[str, Any]]) -> list[str]:
     return [m for m in markets if all(c["state"] == CUT_OVER for c in cells if c["market"] == m)]
 
 
-def latest_run_date() -> dt.date | None:
-    """The latest logical date of a finished run of the plan's DAGs, from Airflow's metadata
-    (a sync that found nothing new records no move, but it did process its day). None where
-    the metadata cannot be read. The bulk DAG is manual, outside the plan's calendar."""
+def latest_run_date(plan: Plan) -> dt.date | None:
+    """The latest logical date of a finished run of the plan's DAGs (the sync, the cutovers,
+    the shutdown), from Airflow's metadata: a sync that found nothing new records no move, but
+    it did process its day. None where the metadata cannot be read."""
     try:
         from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session
 
-        from poco_migration.dag_common import BULK_DAG_ID, TAGS
+        from poco_migration.dag_common import SHUTDOWN_DAG_ID, SYNC_DAG_ID, cutover_dag_id
 
+        dag_ids = [SYNC_DAG_ID, SHUTDOWN_DAG_ID, *(cutover_dag_id(m) for m in plan.codes)]
         query = sa.select(sa.func.max(DagRun.logical_date)).where(
-            DagRun.dag_id.startswith(TAGS[0].replace("-", "_")),
-            DagRun.dag_id != BULK_DAG_ID,
-            DagRun.state.in_(("success", "failed")),
+            DagRun.dag_id.in_(dag_ids), DagRun.state.in_(("success", "failed"))
         )
         with create_session() as session:
             latest = session.scalar(query)
@@ -54,7 +53,7 @@ def plan_clock(conn: Connection | None, plan: Plan, cells: list[dict[str, Any]])
     made), the next market to cut over (the first by date that is not cut over yet), and the
     days from the one to the shutdown. Before anything ran, the plan stands at its start."""
     moved = conn.execute(sa.select(sa.func.max(schemas.moves.c.as_of))).scalar() if conn is not None else None
-    dates = [d for d in (latest_run_date(), moved.date() if isinstance(moved, dt.datetime) else None) if d]
+    dates = [d for d in (latest_run_date(plan), moved.date() if isinstance(moved, dt.datetime) else None) if d]
     latest = max(dates, default=None)
     day = latest or plan.start
     done = set(cut_over(cells))
@@ -116,6 +115,20 @@ def at_a_glance(source: Engine, target: Engine, plan: Plan, report: dict[str, An
         ready = report is not None and status.migrated(conn)
         clock = plan_clock(conn if ready else None, plan, grid)
         return {"plan_clock": clock, "headline": headline(conn if ready else None, plan, grid, report, clock)}
+
+
+def glance(source: Engine, target: Engine, plan: Plan) -> dict[str, Any]:
+    """The plan clock and the headline as ``status`` and the dashboard show them: from the
+    report (built without rereading the archive) once the target has the bookkeeping; before
+    that, from nothing moved, without writing to a target not created yet."""
+    from poco_migration.report import build_report  # the report itself shows the glance
+
+    with target.connect() as conn:
+        ready = status.migrated(conn)
+    if not ready:
+        return at_a_glance(source, target, plan, None)
+    report = build_report(source, target, plan, check_archive=False)
+    return {"plan_clock": report["plan_clock"], "headline": report["headline"]}
 
 
 def render_text(clock: dict[str, Any], head: dict[str, Any]) -> str:

@@ -255,17 +255,14 @@ def snapshot(source: Engine, target: Engine, plan: Plan, now: dt.datetime | None
     """Everything the dashboard's first screen shows, as JSON-able data: the wall clock, the
     plan clock and the headline, the grid, the latest checkpoints, the quarantine's reasons."""
     from poco_migration import overview
-    from poco_migration.report import build_report
 
     now = now or dt.datetime.now(dt.UTC)
     with target.connect() as conn:
         ready = migrated(conn)
         audits = last_audits(conn) if ready else {}
-    report = build_report(source, target, plan, check_archive=False) if ready else None
-    glance = {k: report[k] for k in ("plan_clock", "headline")} if report else None
     return {
         "as_of": now.isoformat(timespec="seconds"),
-        **(glance or overview.at_a_glance(source, target, plan, None)),
+        **overview.glance(source, target, plan),
         "cutovers": {m.market: m.cutover.isoformat() for m in plan.cutovers()},
         "cells": [asdict(c) for c in cells(source, target, plan)],
         "checkpoints": checkpoints(target) if ready else [],
