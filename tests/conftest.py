@@ -8,6 +8,7 @@ unreachable server fails the run; elsewhere the PostgreSQL half is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -56,9 +57,13 @@ def _pg_admin() -> sa.Engine | None:
         return None
 
 
-@pytest.fixture(scope="session")
-def pg_databases() -> Iterator[dict[str, str]]:
-    """Two throw-away PostgreSQL databases, ``source`` and ``target``, for the session."""
+@contextlib.contextmanager
+def own_databases(backend: str, directory: Path) -> Iterator[dict[str, str]]:
+    """URLs of an empty ``source`` and ``target`` database of their own: SQLite files in
+    ``directory``, or two throw-away PostgreSQL databases, dropped afterwards."""
+    if backend == "sqlite":
+        yield {role: f"sqlite:///{directory / role}.db" for role in ("source", "target")}
+        return
     admin = _pg_admin()
     if admin is None:
         pytest.skip(PG_HELP.format(url=PG_URL))
@@ -68,11 +73,20 @@ def pg_databases() -> Iterator[dict[str, str]]:
         for name in names.values():
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     base = sa.make_url(PG_URL)
-    yield {role: base.set(database=name).render_as_string(hide_password=False) for role, name in names.items()}
-    with admin.connect() as conn:
-        for name in names.values():
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield {role: base.set(database=name).render_as_string(hide_password=False) for role, name in names.items()}
+    finally:
+        with admin.connect() as conn:
+            for name in names.values():
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Two throw-away PostgreSQL databases, ``source`` and ``target``, for the session."""
+    with own_databases("postgresql", tmp_path_factory.getbasetemp()) as urls:
+        yield urls
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -17,6 +17,7 @@ from importlib.metadata import entry_points, version
 from pathlib import Path
 
 from poco_migration.schemas import DOMAINS
+from poco_migration.support.commands import add_commands as support_commands
 
 COMMANDS_GROUP = "poco_migration.commands"
 DESCRIPTION = "The POCO -> Xiaomi migration: report, plan, the runbook, and the tools (seed, rehearse, rerun)."
@@ -27,11 +28,11 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
 
 def print_report(args: argparse.Namespace) -> int:
-    from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_for
     from poco_migration.plan import load_plan
     from poco_migration.report import build_report, default_json_path, render_text, write_json
 
-    report = build_report(engine_for(SOURCE_CONN_ID), engine_for(TARGET_CONN_ID), load_plan())
+    source, target = _engines()
+    report = build_report(source, target, load_plan())
     print(render_text(report))
     path = write_json(report, args.json or default_json_path())
     print(f"report written to {path}")
@@ -46,9 +47,9 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _engines() -> tuple:
-    from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_for
+    from poco_migration.connections import configured
 
-    return engine_for(SOURCE_CONN_ID), engine_for(TARGET_CONN_ID)
+    return configured()
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -163,6 +164,7 @@ def parser() -> argparse.ArgumentParser:
     report.set_defaults(run=print_report)
     commands.add_parser("plan", help="print the plan in force as JSON").set_defaults(run=_plan)
     _runbook_commands(commands)
+    support_commands(commands)
     for tools in entry_points(group=COMMANDS_GROUP):
         tools.load()(commands)
     return top

@@ -64,6 +64,11 @@ def engine_for(conn_id_or_url: str | URL) -> sa.Engine:
     return engine
 
 
+def configured() -> tuple[sa.Engine, sa.Engine]:
+    """The POCO source and the Xiaomi target, from the configured connections."""
+    return engine_for(SOURCE_CONN_ID), engine_for(TARGET_CONN_ID)
+
+
 def _lenient_text(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     """SQLite keeps whatever bytes a writer stored as text. Bytes that are not UTF-8 are
     read as lone surrogates, which the moves quarantine as ``invalid_text``, instead of

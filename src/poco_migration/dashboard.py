@@ -26,9 +26,9 @@ PAGE_SIZE = 50
 
 @cache
 def _engines() -> tuple[Any, Any]:
-    from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_for
+    from poco_migration.connections import configured
 
-    return engine_for(SOURCE_CONN_ID), engine_for(TARGET_CONN_ID)
+    return configured()
 
 
 def _plan() -> Any:

@@ -328,3 +328,14 @@ publications = _table(
     "poco_migration_publications",
     "id serial pk, market text, what text required, counts json required, path text, at timestamp required",
 )
+
+# Every support lookup of a person, newest last: who asked (the Airflow user, or the shell user
+# of the command), through what, by which kind of key, and the POCO users it found. An email is
+# never kept, in clear or hashed: ``query`` holds the user or Mi account id asked for, and NULL
+# for an email. Administrators read it (``poco-migration lookups``, the dashboard's admin page).
+lookups = _table(
+    BOOKKEEPING,
+    "poco_migration_lookups",
+    "id serial pk, asked_by text required, via text required, kind text required, query text, users json required, "
+    "asked_at timestamp required",
+)
