@@ -31,17 +31,16 @@ class Stack:
     airflow: LocalAirflow
     base_url: str
     urls: dict[str, str]
-    password: str
+    passwords: dict[str, str]
 
-    def token(self) -> str:
-        answer = requests.post(
-            f"{self.base_url}/auth/token", json={"username": "admin", "password": self.password}, timeout=30
-        )
+    def token(self, username: str = "admin") -> str:
+        login = {"username": username, "password": self.passwords[username]}
+        answer = requests.post(f"{self.base_url}/auth/token", json=login, timeout=30)
         answer.raise_for_status()
         return str(answer.json()["access_token"])
 
-    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token()}"}
+    def api(self, method: str, path: str, *, as_user: str = "admin", **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token(as_user)}"}
         return requests.request(method, f"{self.base_url}{path}", headers=headers, timeout=60, **kwargs)
 
     def cli(self, *args: str) -> Any:

@@ -18,6 +18,10 @@ from stack import Stack, local_environment
 from test_gate_failure import spoil_it_reviews
 from test_rehearsal import checksum
 
+from poco_migration import schemas
+from poco_migration.plan import load_plan
+from poco_migration.support import lookup
+from poco_migration.support.people import Query
 from poco_migration_tools.local_airflow import LocalAirflow, databases, free_port
 
 CUTOVER = "poco_migration_cutover_th"
@@ -31,14 +35,15 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     if _pg_admin() is None:
         pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
     home = tmp_path_factory.mktemp("stack")
-    password = uuid.uuid4().hex
-    (home / "passwords.json").write_text(json.dumps({"admin": password}))
+    # The compose file's users: admin, operator (Airflow's "user" role), support (a "viewer").
+    passwords = {name: uuid.uuid4().hex for name in ("admin", "operator", "support")}
+    (home / "passwords.json").write_text(json.dumps(passwords))
     port = free_port()
     names = {role: f"stack_{role}_{uuid.uuid4().hex[:8]}" for role in ("airflow", "poco_source", "mi_target")}
     with databases(PG_URL, names) as urls:
         env = local_environment(home, urls, port, home / "passwords.json")
         with LocalAirflow(home, env) as airflow:
-            running = Stack(airflow, f"http://127.0.0.1:{port}", urls, password)
+            running = Stack(airflow, f"http://127.0.0.1:{port}", urls, passwords)
             assert (done := running.cli("airflow", "db", "migrate")).returncode == 0, done.stderr[-3000:]
             assert (done := running.cli("poco-migration", "seed", "--scale", "300", "--seed", "7")).returncode == 0
             spoil_it_reviews(urls["poco_source"])
@@ -127,7 +132,7 @@ def test_the_dashboard_in_chromium(stack: Stack) -> None:
         assert page.url.startswith(f"{stack.base_url}/auth/login") or "Not authenticated" in page.content()
         page.goto(f"{stack.base_url}/")
         page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", stack.password)
+        page.fill("input[name=password]", stack.passwords["admin"])
         page.keyboard.press("Enter")
         page.wait_for_url(f"{stack.base_url}/")
 
@@ -170,3 +175,119 @@ def test_the_dashboard_in_chromium(stack: Stack) -> None:
         assert page.title() == "Data documentation compiled by Great Expectations"
         browser.close()
     assert (ARTIFACTS / "dashboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _pl_user(stack: Stack) -> tuple[int, str]:
+    """A PL user (cut over by the rehearsal) with a linked account and points: id and email."""
+    u, a = schemas.poco_users, schemas.poco_points_accounts
+    source = sa.create_engine(stack.urls["poco_source"])
+    query = (
+        sa.select(u.c.user_id, u.c.email)
+        .join(a, a.c.user_id == u.c.user_id)
+        .where(u.c.market == "PL", u.c.mi_account_id.is_not(None), a.c.balance > 0, u.c.email.like("%@%"))
+        .order_by(u.c.user_id)
+        .limit(1)
+    )
+    with source.connect() as conn:
+        user_id, email = conn.execute(query).one()
+    source.dispose()
+    return user_id, email
+
+
+def _looked_up(stack: Stack, user_id: int) -> dict:
+    """What the lookup says of the user, computed here on the stack's databases."""
+    source, target = (sa.create_engine(stack.urls[name]) for name in ("poco_source", "mi_target"))
+    try:
+        result = lookup.look_up(source, target, load_plan(), Query.number("user_id", str(user_id)))
+    finally:
+        source.dispose()
+        target.dispose()
+    return result["people"][0]
+
+
+def test_roles_keep_support_agents_to_reading(stack: Stack) -> None:
+    user_id, email = _pl_user(stack)
+    # A support agent (Airflow's viewer role) reads and looks people up...
+    assert stack.api("GET", "/poco-migration/api/state", as_user="support").status_code == 200
+    answer = stack.api("POST", "/poco-migration/api/lookup", as_user="support", json={"kind": "email", "value": email})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["query"] == {"kind": "email", "value": None}
+    assert answer.json()["people"] == [_looked_up(stack, user_id)]
+    # ...but neither pauses, resumes, rolls back nor triggers anything, nor reads the lookup log.
+    refused = {
+        "/poco-migration/api/markets/GL/pause": {"reason": "try"},
+        "/poco-migration/api/markets/GL/resume": {},
+        "/poco-migration/api/markets/IT/rollback": {"confirm": "IT"},
+        f"/api/v2/dags/{CUTOVER}/dagRuns": {"logical_date": None},
+    }
+    for path, body in refused.items():
+        assert stack.api("POST", path, as_user="support", json=body).status_code == 403, path
+    assert stack.api("GET", "/poco-migration/api/lookups", as_user="support").status_code == 403
+    # An operator (Airflow's user role) does; a rollback still needs the market paused first.
+    pause = stack.api("POST", "/poco-migration/api/markets/gl/pause", as_user="operator", json={"reason": "drill"})
+    assert pause.json() == {"market": "GL", "paused": True}
+    resume = stack.api("POST", "/poco-migration/api/markets/GL/resume", as_user="operator", json={})
+    assert resume.json() == {"market": "GL", "resumed": True}
+    rollback = stack.api("POST", "/poco-migration/api/markets/IT/rollback", as_user="operator", json={"confirm": "IT"})
+    assert (rollback.status_code, rollback.json()["detail"]) == (
+        409,
+        "IT is not paused: run `poco-migration pause IT` first",
+    )
+    assert stack.api("GET", "/poco-migration/api/lookups", as_user="operator").status_code == 403
+    # Administrators see who looked up whom, and never the address asked for.
+    log = stack.api("GET", "/poco-migration/api/lookups", as_user="admin").json()
+    mine = [row for row in log if row["asked_by"] == "support" and row["via"] == "api"]
+    assert [(r["kind"], r["query"], r["users"]) for r in mine] == [("email", None, [user_id])]
+    assert email.lower() not in json.dumps(log).lower()
+    assert email.lower() not in stack.logs().lower()
+
+
+def test_a_support_agent_looks_a_user_up_in_chromium_and_is_refused_a_rollback(stack: Stack) -> None:
+    from playwright.sync_api import sync_playwright
+
+    user_id, email = _pl_user(stack)
+    expected = _looked_up(stack, user_id)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"{stack.base_url}/")
+        page.fill("input[name=username]", "support")
+        page.fill("input[name=password]", stack.passwords["support"])
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{stack.base_url}/")
+        page.goto(f"{stack.base_url}/poco-migration/")
+        # A reader's dashboard: the search box, no operator actions, no lookup log.
+        assert page.locator("#operations").count() == 0 and page.locator("#lookups-link").count() == 0
+        page.select_option("#lookup-form select[name=kind]", "email")
+        page.fill("#lookup-form input[name=q]", email.upper())
+        page.click("#lookup-form button")
+        person = page.locator(f'section.person[data-user-id="{user_id}"]')
+        person.wait_for()
+        assert person.locator(".mi-account").inner_text() == str(expected["mi_account_id"])
+        assert person.locator(".email").inner_text() == expected["email"]
+        assert person.locator(".market").get_attribute("data-state") == "cut over"
+        points = expected["points"]
+        cells = person.locator("table.points tr").nth(1).locator("td").all_inner_texts()
+        assert cells[:5] == [
+            str(points["balance"]),
+            points["tier"],
+            points["conversion_rate"],
+            str(points["converted"]),
+            f"{points['credited']} (equal)",
+        ]
+        assert cells[5] == "moved"
+        ledger = person.locator("table.ledger tr").all()[1:]
+        assert [r.locator("td").first.inner_text() for r in ledger] == [e["source_ref"] for e in points["ledger"]]
+        shown = person.locator("table.reviews tr[data-ref]").all()
+        assert [r.get_attribute("data-ref") for r in shown] == [r["source_ref"] for r in expected["reviews"]]
+        page.screenshot(path=str(ARTIFACTS / "support-lookup.png"), full_page=True)
+        # The agent tries a rollback anyway, with the session's own cookie: the server refuses it.
+        status = page.evaluate(
+            """async () => (await fetch("/poco-migration/api/markets/PL/rollback", {method: "POST",
+                headers: {"Content-Type": "application/json"}, body: JSON.stringify({confirm: "PL"})})).status"""
+        )
+        assert status == 403
+        browser.close()
+    assert email.lower() not in stack.logs().lower()

@@ -1,8 +1,12 @@
 """The migration dashboard: a FastAPI app that the Airflow api-server mounts (see
 ``plugins/poco_migration_plugin.py``) and shows as a page of its own UI.
 
-Every route needs an Airflow login (the UI's session cookie or a bearer token), as
-the rest of the API does. It only reads, through ``status``; emails arrive masked.
+Every route needs an Airflow login (the UI's session cookie or a bearer token), as the
+rest of the API does, and the right the auth manager gives that login (``access``): any
+reader sees the dashboard and looks people up (support agents); only operators pause,
+resume or roll back a market; only administrators read who looked up whom. Emails arrive
+masked; an email asked for arrives in a POST body (never in a URL, which access logs keep)
+and is hashed before anything else sees it.
 """
 
 from __future__ import annotations
@@ -10,14 +14,17 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Body, Depends, FastAPI, Form, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse
 
-from poco_migration import status
+from poco_migration import access, operations, status
 from poco_migration.schemas import DOMAINS
+from poco_migration.support import lookup, lookup_log
+from poco_migration.support.people import EMAIL
+from poco_migration.support.people import Query as Asked
 
 URL_PREFIX = "/poco-migration"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -57,12 +64,6 @@ def docs_link(url: str | None) -> str | None:
     return f"data-docs/{relative.as_posix()}"
 
 
-def _login_required() -> Any:
-    from airflow.api_fastapi.core_api.security import requires_authenticated
-
-    return Depends(requires_authenticated())
-
-
 @cache
 def _templates() -> Any:
     import jinja2
@@ -75,10 +76,10 @@ def _render(name: str, **context: Any) -> str:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="POCO migration dashboard", dependencies=[_login_required()])
+    app = FastAPI(title="POCO migration dashboard", dependencies=[Depends(access.reader)])
 
     @app.get("/", response_class=HTMLResponse)
-    def page(reason: str | None = None, market: str | None = None, offset: int = Query(0, ge=0)) -> str:
+    def page(user: Reader, reason: str | None = None, market: str | None = None, offset: int = Query(0, ge=0)) -> str:
         source, target = _engines()
         plan = _plan()
         snapshot = status.snapshot(source, target, plan)
@@ -96,6 +97,8 @@ def create_app() -> FastAPI:
             market=market or "",
             offset=offset,
             page_size=PAGE_SIZE,
+            may_operate=access.may_operate(user),
+            may_administer=access.may_administer(user),
         )
 
     @app.get("/api/state")
@@ -113,6 +116,9 @@ def create_app() -> FastAPI:
         source, target = _engines()
         return status.quarantine(source, target, reason=reason, market=market, limit=limit, offset=offset)
 
+    _support_routes(app)
+    _operator_routes(app)
+
     @app.get("/data-docs/{path:path}")
     def data_docs(path: str) -> FileResponse:
         root = data_docs_root()
@@ -122,6 +128,78 @@ def create_app() -> FastAPI:
         return FileResponse(page)
 
     return app
+
+
+Reader = Annotated[Any, Depends(access.reader)]
+Operator = Annotated[Any, Depends(access.operator)]
+Administrator = Annotated[Any, Depends(access.administrator)]
+
+
+def _asked(kind: str, value: str) -> Asked:
+    try:
+        return Asked.email(value) if kind == EMAIL else Asked.number(kind, value)
+    except ValueError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+
+
+def _look_up(asked: Asked, user: Any, via: str) -> dict[str, Any]:
+    """The lookup, recorded before it is answered."""
+    source, target = _engines()
+    result = lookup.look_up(source, target, _plan(), asked)
+    lookup_log.record(target, asked, [p["user_id"] for p in result["people"]], user.get_name(), via)
+    return result
+
+
+def _support_routes(app: FastAPI) -> None:
+    """The lookup of one person (page and API) and the lookup log (administrators)."""
+
+    @app.post("/lookup", response_class=HTMLResponse)
+    def lookup_page(user: Reader, kind: Annotated[str, Form()], q: Annotated[str, Form()]) -> str:
+        return _render("lookup.html", result=_look_up(_asked(kind, q), user, "dashboard"), kind=kind)
+
+    @app.post("/api/lookup")
+    def lookup_api(user: Reader, kind: Annotated[str, Body()], value: Annotated[str, Body()]) -> dict[str, Any]:
+        return _look_up(_asked(kind, value), user, "api")
+
+    @app.get("/lookups", response_class=HTMLResponse)
+    def lookups_page(user: Administrator) -> str:
+        return _render("lookups.html", rows=lookup_log.recent(_engines()[1], 200))
+
+    @app.get("/api/lookups")
+    def lookups_api(user: Administrator, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        return lookup_log.recent(_engines()[1], limit)
+
+
+def _operator_routes(app: FastAPI) -> None:
+    """What an operator does to a market by hand, as the runbook's commands do it."""
+
+    @app.post("/api/markets/{market}/pause")
+    def pause(market: str, user: Operator, reason: Annotated[str, Body(embed=True, min_length=1)]) -> dict[str, Any]:
+        code = _market(market)
+        return {"market": code, "paused": operations.pause(_engines()[1], code, f"{reason} ({user.get_name()})")}
+
+    @app.post("/api/markets/{market}/resume")
+    def resume(market: str, user: Operator) -> dict[str, Any]:
+        code = _market(market)
+        return {"market": code, "resumed": operations.resume(_engines()[1], code)}
+
+    @app.post("/api/markets/{market}/rollback")
+    def rollback(market: str, user: Operator, confirm: Annotated[str, Body(embed=True)]) -> dict[str, Any]:
+        code = _market(market)
+        if confirm.strip().upper() != code:
+            raise HTTPException(status_code=400, detail=f"confirm the rollback by giving the market's code, {code}")
+        source, target = _engines()
+        try:
+            return {"market": code, "removed": operations.rollback(target, source, code)}
+        except operations.OperationRefused as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
+
+
+def _market(text: str) -> str:
+    code = text.strip().upper()
+    if code not in _plan().codes:
+        raise HTTPException(status_code=404, detail=f"{text!r} is not a market of the plan")
+    return code
 
 
 def _grid(cells: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
