@@ -1,4 +1,4 @@
-"""Cutover, one DAG per market on its plan date: freeze, final sync, full reconciliation."""
+"""Cutover, one DAG per market on its plan date: freeze, final sync, audit, statements, redirects."""
 
 from __future__ import annotations
 
@@ -23,10 +23,13 @@ for market_plan in PLAN.cutovers():
 3. **audit**: proves the move from outside it, reading POCO and Xiaomi directly: every
    in-scope row of {market} in exactly one place, every moved row as the contract maps it,
    every user's ledger sum equal to the converted balance;
-4. **redirects**: generates {market}'s redirect map (nginx `map` and CSV), refuses it if
+4. **statements**: writes {market}'s statement per user (CSV and JSONL, no email) for the
+   CRM: points before and after the conversion, reviews and participations moved, and each
+   row not moved with the action to take;
+5. **redirects**: generates {market}'s redirect map (nginx `map` and CSV), refuses it if
    any POCO URL is uncovered, off-host, chained or looping, and probes every URL over
    HTTP for exactly one 301 to its mi.com target;
-5. **cut_over**: publishes the `poco_cutover_{market}` asset that the shutdown waits for.
+6. **cut_over**: publishes the `poco_cutover_{market}` asset that the shutdown waits for.
 
 Safe to clear and rerun: every step is idempotent.
 """,
@@ -58,6 +61,12 @@ Safe to clear and rerun: every step is idempotent.
             return audit([market], run_id)
 
         @task
+        def statements(market: str) -> dict:
+            from poco_migration.tasks import write_statements
+
+            return write_statements(market)
+
+        @task
         def redirects(market: str) -> dict:
             from poco_migration.tasks import publish_redirects
 
@@ -73,4 +82,4 @@ Safe to clear and rerun: every step is idempotent.
             final_move.override(task_id="reviews")("reviews", market)
             initiatives = final_move.override(task_id="initiatives")("initiatives", market)
             initiatives >> final_move.override(task_id="participants")("participants", market)
-        frozen >> final_sync >> audit(market) >> redirects(market) >> cut_over(market)
+        frozen >> final_sync >> audit(market) >> statements(market) >> redirects(market) >> cut_over(market)

@@ -65,9 +65,11 @@ def test_sync_maps_its_move_over_the_days_markets_named_by_market(dagbag) -> Non
     assert move.partial_kwargs["map_index_template"] == "{{ task.op_kwargs['market'] }}"
 
 
-def test_cutover_freezes_then_moves_then_publishes_its_asset(dagbag) -> None:
+def test_cutover_freezes_moves_audits_states_redirects_then_publishes_its_asset(dagbag) -> None:
     dag = dagbag.dags[cutover_dag_id("IT")]
     assert dag.start_date.date() == load_plan().market("IT").cutover
+    moves = {f"final_sync.{domain}" for domain in ("points", "reviews", "initiatives", "participants")}
+    assert {t.task_id for t in dag.tasks} == {"freeze", *moves, "audit", "statements", "redirects", "cut_over"}
     assert dag.get_task("final_sync.points").upstream_task_ids == {"freeze"}
     assert dag.get_task("final_sync.participants").upstream_task_ids == {"final_sync.initiatives"}
     assert dag.get_task("audit").upstream_task_ids == {
@@ -75,7 +77,8 @@ def test_cutover_freezes_then_moves_then_publishes_its_asset(dagbag) -> None:
         "final_sync.reviews",
         "final_sync.participants",
     }
-    assert dag.get_task("redirects").upstream_task_ids == {"audit"}
+    assert dag.get_task("statements").upstream_task_ids == {"audit"}
+    assert dag.get_task("redirects").upstream_task_ids == {"statements"}
     assert dag.get_task("cut_over").upstream_task_ids == {"redirects"}
     outlets = dag.get_task("cut_over").outlets
     assert [o.name for o in outlets] == ["poco_cutover_IT"]

@@ -215,7 +215,9 @@ def test_whole_plan_rehearses_green_through_live_changes_and_again_changes_nothi
     for market in load_plan().codes:
         line = next(line for line in out.splitlines() if f" poco_migration_cutover_{market.lower()}: ok" in line)
         found = re.search(
-            r"; audit passed \(\d+ rows compared\); redirects (\d+) mapped, \1 probed, all answered one 301$", line
+            r"; audit passed \(\d+ rows compared\); statements \d+ users; redirects (\d+) mapped, \1 probed, "
+            r"all answered one 301$",
+            line,
         )
         assert found, line
         mapped[market] = int(found[1])

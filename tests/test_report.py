@@ -156,7 +156,8 @@ def test_the_report_shows_what_the_cutovers_and_the_shutdown_published(
     insert(mig.source, REVIEWS, review(1, 1))
     insert(mig.source, schemas.poco_site_pages, *PAGES)
     unpublished = build_report(mig.source, mig.target, RELAXED)["publications"]
-    assert unpublished == {"redirects": dict.fromkeys(RELAXED.codes), "app": None, "archive": None}
+    nothing = dict.fromkeys(RELAXED.codes)
+    assert unpublished == {"statements": nothing, "redirects": nothing, "app": None, "archive": None}
 
     began = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     publish_redirects("IT")

@@ -5,8 +5,9 @@ The leak scan rehearses a whole (small) plan through ``dag.test()`` on PostgreSQ
 in as a role of its own with a distinctive password that exists only in the Airflow
 connection URIs, and then searches for that password and for every seeded email: every
 file under the Airflow home (task logs, the metadata database), the outputs (redirect
-maps, the archive, decompressed), the Data Docs pages, the report, what the run printed
-and logged, and every row of every table of the Xiaomi target.
+maps, the statements per user, the archive, decompressed), the Data Docs pages, the report,
+what the run printed and logged, and every row of every table of the Xiaomi target. The
+statements hold no email at all, not even masked.
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ def test_a_rehearsal_leaks_no_password_and_no_email(probe_role, plan_in_force, m
     places["target tables"] = every_row(urls["target"])
     assert any("archive" in name for name in places), "the shutdown wrote no archive to scan"
     assert any("data_docs" in name for name in places), "no Data Docs page to scan"
+    statements = {Path(name).name: text for name, text in places.items() if Path(name).parent.name == "statements"}
+    assert sorted(statements) == ["GL.csv", "GL.jsonl", "IT.csv", "IT.jsonl"], "the cutovers wrote no statement"
+    assert [name for name, text in statements.items() if "@" in text] == []  # no email, not even masked
     secrets = {password, *emails}
     leaks = sorted((name, secret) for name, text in places.items() for secret in secrets if secret in text)
     record("leaks found", len(leaks))

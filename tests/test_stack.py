@@ -20,7 +20,7 @@ from test_rehearsal import checksum
 
 from poco_migration import schemas
 from poco_migration.plan import load_plan
-from poco_migration.support import lookup
+from poco_migration.support import lookup, unlinked
 from poco_migration.support.people import Query
 from poco_migration_tools.local_airflow import LocalAirflow, databases, free_port
 
@@ -81,6 +81,7 @@ def test_the_scheduler_runs_a_cutover_and_the_dashboard_reads_it(stack: Stack) -
         "final_sync.initiatives": "success",
         "final_sync.participants": "success",
         "audit": "success",
+        "statements": "success",
         "redirects": "success",
         "cut_over": "success",
     }
@@ -194,6 +195,24 @@ def _pl_user(stack: Stack) -> tuple[int, str]:
     return user_id, email
 
 
+def _unlinked(stack: Stack) -> dict:
+    """Every market's unlinked users with points, after planting one in IT (the seed plants them
+    within each market's quarantine budget only, which a market of this scale has none of)."""
+    source = sa.create_engine(stack.urls["poco_source"])
+    user = {"user_id": 9_000_001, "mi_account_id": None, "email": "remind.me@example.com", "market": "IT"}
+    account = {"user_id": 9_000_001, "balance": 77, "tier": "bronze"}
+    try:
+        with source.begin() as conn:
+            if not conn.execute(
+                sa.select(schemas.poco_users.c.user_id).where(schemas.poco_users.c.user_id == 9_000_001)
+            ).first():
+                conn.execute(schemas.poco_users.insert().values(user))
+                conn.execute(schemas.poco_points_accounts.insert().values(account))
+        return unlinked.by_market(source, load_plan())
+    finally:
+        source.dispose()
+
+
 def _looked_up(stack: Stack, user_id: int) -> dict:
     """What the lookup says of the user, computed here on the stack's databases."""
     source, target = (sa.create_engine(stack.urls[name]) for name in ("poco_source", "mi_target"))
@@ -257,9 +276,16 @@ def test_a_support_agent_looks_a_user_up_in_chromium_and_is_refused_a_rollback(s
         page.fill("input[name=password]", stack.passwords["support"])
         page.keyboard.press("Enter")
         page.wait_for_url(f"{stack.base_url}/")
+        planted = _unlinked(stack)
         page.goto(f"{stack.base_url}/poco-migration/")
         # A reader's dashboard: the search box, no operator actions, no lookup log.
         assert page.locator("#operations").count() == 0 and page.locator("#lookups-link").count() == 0
+        # The unlinked users with points, per market, as POCO holds them now.
+        shown = {
+            r.get_attribute("data-market"): int(r.locator(".count").inner_text())
+            for r in page.locator("#unlinked tr[data-market]").all()
+        }
+        assert shown == {m: u["count"] for m, u in planted.items() if u["count"]} and shown["IT"] >= 1
         page.select_option("#lookup-form select[name=kind]", "email")
         page.fill("#lookup-form input[name=q]", email.upper())
         page.click("#lookup-form button")

@@ -22,13 +22,14 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from poco_migration import access, operations, status
 from poco_migration.schemas import DOMAINS
-from poco_migration.support import lookup, lookup_log
+from poco_migration.support import lookup, lookup_log, unlinked
 from poco_migration.support.people import EMAIL
 from poco_migration.support.people import Query as Asked
 
 URL_PREFIX = "/poco-migration"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PAGE_SIZE = 50
+UNLINKED_SHOWN = 5  # per market: the report's JSON has 20, `poco-migration report` prints them
 
 
 @cache
@@ -97,6 +98,7 @@ def create_app() -> FastAPI:
             market=market or "",
             offset=offset,
             page_size=PAGE_SIZE,
+            unlinked=unlinked.by_market(source, plan, limit=UNLINKED_SHOWN),
             may_operate=access.may_operate(user),
             may_administer=access.may_administer(user),
         )

@@ -13,9 +13,13 @@ stays where it is and is counted there. A moved account that became invalid
 (negative, unlinked) is ``held``: its credit stays in the ledger, reported apart
 from the drift.
 
+The unlinked users with points (``support.unlinked``), read from POCO as it is now, follow
+the points: the most common support case, and what becomes of their points at the shutdown.
+
 What the migration published outside both databases closes the report: each market's
-redirect map as its cutover probed it, the POCO Store app's retirement and the source's
-archive (``publications``), so that whoever is on call sees the whole state in one place.
+statement per user and redirect map as its cutover wrote them, the POCO Store app's
+retirement and the source's archive (``publications``), so that whoever is on call sees the
+whole state in one place.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from poco_migration.moves.rules import fits_int32
 from poco_migration.moves.sql import KEYS_PER_QUERY, chunked, market_expr
 from poco_migration.moves.types import MoveRequest
 from poco_migration.plan import Plan
+from poco_migration.support import unlinked
 
 LEGEND = (
     "in scope: rows due to move now, plus retained ones (in scope once, moved or quarantined, then deleted, "
@@ -48,6 +53,18 @@ LEGEND = (
 POINTS_LEGEND = (
     "POCO points: balances of valid accounts at the market's rate, rounded half up; credited: the ledger's sum "
     "for those accounts; held: accounts moved, then invalid on POCO (negative, unlinked), whose credit stays"
+)
+UNLINKED_LEGEND = (
+    "unlinked: POCO accounts holding points (balance > 0) whose user has no Mi account linked, or no user row, "
+    "read from POCO now (first: the lowest user ids, emails masked); linked before the market's cutover, they "
+    "move at its next sync; after it, they stay in the quarantine under unlinked_account, the archive keeps the "
+    "POCO balance, and a claim goes through support with the POCO user id"
+)
+STATEMENTS_LEGEND = (
+    "users: lines of the market's statement (CSV and JSONL, written at its cutover, no email), one per user with a "
+    "points, review or participation row of the market; points after: their credits (held ones included); "
+    "reviews, particip.: rows moved; not moved: rows quarantined or held, each with the action to take; "
+    "published: when (UTC); -: not yet"
 )
 REDIRECTS_LEGEND = (
     "URLs: POCO URLs in the market's redirect map (nginx map and CSV, written at its cutover); probed: asked over "
@@ -207,7 +224,14 @@ def build_report(source: Engine, target: Engine, plan: Plan, check_archive: bool
     points_drift = sum(abs(p["source"] - p["target"]) for market, p in points.items() if market != "ALL")
     totals["drift"] = sum(abs(r["drift"]) for r in rows) + points_drift
     published = publications.latest(target, plan.codes, check_archive)
-    built = {"rows": rows, "points": points, "gates": _gates(target), "totals": totals, "publications": published}
+    built = {
+        "rows": rows,
+        "points": points,
+        "unlinked": unlinked.by_market(source, plan),
+        "gates": _gates(target),
+        "totals": totals,
+        "publications": published,
+    }
     return built | overview.at_a_glance(source, target, plan, built)
 
 
@@ -231,9 +255,10 @@ def render_text(report: dict[str, Any]) -> str:
             f"{market:<7}{p['source']:>14}{p['target']:>14}{p['source'] - p['target']:>8}{p['held']:>6}"
             f"{p['held_points']:>13}"
         )
-    lines.append(POINTS_LEGEND)
+    lines += [POINTS_LEGEND, "", *_unlinked_lines(report["unlinked"])]
     published = report["publications"]
-    lines += ["", *_redirect_lines(published["redirects"]), *_shutdown_lines(published["app"], published["archive"])]
+    lines += ["", *_statement_lines(published["statements"]), *_redirect_lines(published["redirects"])]
+    lines += _shutdown_lines(published["app"], published["archive"])
     t, g = report["totals"], report["gates"]
     lines += [
         "",
@@ -242,6 +267,28 @@ def render_text(report: dict[str, Any]) -> str:
         f"ledger total {report['points']['ALL']['ledger']}; checkpoints passed {g['passed']}, failed {g['failed']}",
     ]
     return "\n".join(lines)
+
+
+def _unlinked_lines(found: dict[str, dict[str, Any]], shown: int = 3) -> list[str]:
+    """Each market's unlinked users with points, and the first few of them."""
+    lines = []
+    for market, u in found.items():
+        first = ", ".join(f"{x['user_id']} ({x['email'] or 'no user row'})" for x in u["users"][:shown])
+        more = ", ..." if u["count"] > shown else ""
+        line = f"{market:<7}{u['count']:>7} users{u['points']:>14,} POCO points"
+        lines.append(f"{line}  first: {first}{more}" if first else line)
+    return [*lines, UNLINKED_LEGEND]
+
+
+def _statement_lines(statements: dict[str, dict[str, Any] | None]) -> list[str]:
+    """Each market's statement per user as its cutover wrote it."""
+    head = f"{'market':<7}{'users':>8}{'points after':>14}{'reviews':>9}{'particip.':>11}{'not moved':>11}"
+    lines = [f"{head}  published"]
+    keys = ("users", "points_after", "reviews_moved", "participations_moved", "not_moved", "at")
+    for market, s in statements.items():
+        users, points, reviews, participations, not_moved, at = (s[k] for k in keys) if s else ("-",) * 6
+        lines.append(f"{market:<7}{users:>8}{points:>14}{reviews:>9}{participations:>11}{not_moved:>11}  {at}")
+    return [*lines, STATEMENTS_LEGEND]
 
 
 def _redirect_lines(redirects: dict[str, dict[str, Any] | None]) -> list[str]:

@@ -198,7 +198,7 @@ def quarantine(
             return []
         page = query.order_by(q.c.domain, q.c.source_ref).limit(limit).offset(offset)
         rows = [dict(r._mapping) for r in conn.execute(page)]
-    users = _owners(source, rows)
+    users = owners(source, rows)
     emails = _masked_emails(source, set(users.values()))
     for row in rows:
         user_id = users.get(row["source_ref"])
@@ -206,7 +206,7 @@ def quarantine(
     return rows
 
 
-def _owners(source: Engine, rows: list[dict[str, Any]]) -> dict[str, int]:
+def owners(source: Engine, rows: list[dict[str, Any]]) -> dict[str, int]:
     """The user behind each quarantined source_ref: in the ref itself, or its review's author."""
     owners: dict[str, int] = {}
     reviews: dict[int, str] = {}

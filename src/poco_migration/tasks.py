@@ -222,6 +222,21 @@ def _rehearsal_dir(name: str) -> Path:
     return Path(os.environ.get("POCO_MIGRATION_OUTPUT", PROJECT / "var")) / name
 
 
+def write_statements(market: str) -> dict[str, Any]:
+    """The market's statement per user (``support.statements``), CSV and JSONL, for the CRM to
+    tell each person what moved and what to do about what did not; written after the audit, so
+    that it states what was proved, and recorded for the report. The log says counts and paths
+    only: the lines are personal data."""
+    from poco_migration import publications
+    from poco_migration.support.statements import write
+
+    target = engine_for(TARGET_CONN_ID)
+    written = write(engine_for(SOURCE_CONN_ID), target, load_plan(), market, _rehearsal_dir("statements"))
+    log.info("%s: statements written to %s and %s: %s", market, written.csv, written.jsonl, written.counts)
+    publications.record(target, publications.STATEMENTS, written.counts, str(written.csv), market)
+    return {**written.counts, "csv": str(written.csv), "jsonl": str(written.jsonl)}
+
+
 def publish_redirects(market: str) -> dict[str, Any]:
     """Generate, validate and verify the market's redirect map.
 

@@ -178,13 +178,14 @@ def _moved(run_id: str) -> str:
 
 
 # What each publishing task returned (its XCom), as the run's line says it, in the order they
-# run: a cutover audits, then publishes its redirects; the shutdown retires the app, archives,
+# run: a cutover audits, then writes its statements and publishes its redirects; the shutdown retires the app, archives,
 # reports and audits. A task that failed or was skipped returned nothing and is not named.
 PUBLISHED: dict[str, Callable[[dict[str, Any]], str]] = {
     "retire_app": lambda x: f"app retired: {len(x['checked'])} endpoints answer 410 Gone",
     "archive_source": lambda x: f"archive {x['path']} ({len(x['rows'])} tables, {sum(x['rows'].values())} rows)",
     "final_report": lambda x: f"drift {x['drift']}",
     "audit": lambda x: f"audit {x['verdict']} ({x['compared']} rows compared)",
+    "statements": lambda x: f"statements {x['users']} users",
     "redirects": lambda x: f"redirects {x['redirects']} mapped, {x['probed']} probed, all answered one 301",
 }
 

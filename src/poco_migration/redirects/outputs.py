@@ -13,15 +13,15 @@ import csv
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from requests.utils import requote_uri
 
+from poco_migration.files import replacing
 from poco_migration.redirects.build import Redirect, build_map, page_urls
 from poco_migration.redirects.rules import Rules
 from poco_migration.redirects.validate import RedirectError, validate
@@ -55,7 +55,7 @@ def write_nginx_map(
     if not NGINX_VARIABLE.match(variable):
         raise ValueError(f"{variable!r} is not an nginx variable name")
     keys: set[str] = set()
-    with _replacing(Path(path)) as out:
+    with replacing(Path(path)) as out:
         out.write(f"map $request_uri {variable} {{\n")
         for redirect in redirects:
             key = request_uri(redirect.source)
@@ -70,7 +70,7 @@ def write_nginx_map(
 def write_csv(redirects: Iterable[Redirect], path: str | os.PathLike[str]) -> int:
     """Write the map as CSV (source, target, market, kind, ref, rule), for people and audits."""
     count = 0
-    with _replacing(Path(path)) as out:
+    with replacing(Path(path)) as out:
         writer = csv.writer(out)
         writer.writerow(Redirect._fields)
         for redirect in redirects:
@@ -128,15 +128,3 @@ def _nginx_value(target: str) -> str:
     if NGINX_UNSAFE_VALUE.search(target):
         raise ValueError(f"{target!r}: nginx cannot hold a $, a space or a control character in a map value")
     return target
-
-
-@contextmanager
-def _replacing(path: Path) -> Iterator[IO[str]]:
-    """A file written beside ``path`` and renamed over it once complete."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        with partial.open("w", encoding="utf-8", newline="") as out:
-            yield out
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
