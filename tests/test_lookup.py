@@ -88,6 +88,8 @@ def _migrate(mig: Migration, source_engine: sa.Engine, target_engine: sa.Engine)
         user(8, market="PL"),
         user(9, market="th"),
         user(10, market="TH", mi_account_id=None),
+        user(12),
+        user(13),
     )
     insert(
         source_engine,
@@ -101,6 +103,8 @@ def _migrate(mig: Migration, source_engine: sa.Engine, target_engine: sa.Engine)
         account(9, 333),
         account(10, 40),
         account(11, 25),  # no POCO user row
+        account(12, None),
+        account(13, 60),
     )
     insert(
         source_engine,
@@ -114,9 +118,18 @@ def _migrate(mig: Migration, source_engine: sa.Engine, target_engine: sa.Engine)
         review(107, 4, body=" great PHONE "),
         review(108, 4, status="deleted"),
         review(110, 6),
+        review(111, 4, status="spam"),
+        review(112, 13),
     )
     insert(source_engine, INITIATIVES, initiative(1), initiative(2, status="draft"), initiative(3, market="TH"))
-    insert(source_engine, PARTICIPANTS, participant(1, 1, status="winner"), participant(2, 1), participant(3, 1))
+    insert(
+        source_engine,
+        PARTICIPANTS,
+        participant(1, 1, status="winner"),
+        participant(2, 1),
+        participant(3, 1),
+        participant(1, 4, status="banned"),
+    )
     for domain in ("points", "reviews", "initiatives", "participants"):
         mig.run(domain, "IT", plan=LOOSE)
     mig.run("points", "PL", plan=LOOSE)
@@ -124,6 +137,7 @@ def _migrate(mig: Migration, source_engine: sa.Engine, target_engine: sa.Engine)
     # Changes after the move: a new balance, a review deleted on POCO.
     update(source_engine, ACCOUNTS, {"user_id": 5}, balance=130, updated_at=T1)
     update(source_engine, REVIEWS, {"review_id": 110}, status="deleted", updated_at=T1)
+    update(source_engine, USERS, {"user_id": 13}, mi_account_id=None, updated_at=T1)  # unlinked since
     mig.run("points", "IT", as_of=LATER, plan=LOOSE)
     mig.run("reviews", "IT", as_of=LATER, plan=LOOSE)
     with source_engine.begin() as conn:
@@ -314,8 +328,34 @@ def test_reviews_quarantined_for_each_reason_and_one_out_of_scope(migrated) -> N
         (106, "F6", 5, "published", None, "quarantined", "empty_body", tell("empty_body")),
         (107, "F6", 5, "published", None, "quarantined", "duplicate", tell("duplicate")),
         (108, "F6", 5, "deleted", None, "out of scope", "deleted_before_move", tell("deleted_before_move")),
+        (111, "F6", 5, "spam", None, "quarantined", "invalid_status", tell("invalid_status")),
+    ]
+    assert [(p["source_ref"], p["status"], p["where"], p["reason"], p["advice"]) for p in found["participations"]] == [
+        ("poco:participant:1:4", "banned", "quarantined", "invalid_status", tell("invalid_status"))
     ]
     assert found["reviews"][0]["mi_review_id"] == mi_id(target, schemas.mi_reviews, "poco:review:103")
+
+
+def test_a_balance_without_a_value_and_a_user_unlinked_after_the_move(migrated) -> None:
+    invalid = person(migrated, "user_id", "12")["points"]
+    assert (invalid["balance"], invalid["converted"], invalid["where"], invalid["reason"]) == (
+        None,
+        None,
+        "quarantined",
+        "invalid_balance",
+    )
+    assert invalid["advice"] == tell("invalid_balance")
+    held = person(migrated, "user_id", "13")
+    assert held["mi_account_id"] is None
+    assert held["points"]["ledger"] == [entry(13, 60)]
+    assert (held["points"]["where"], held["points"]["reason"], held["points"]["advice"]) == (
+        "held",
+        "unlinked_account",
+        tell("held"),
+    )
+    assert [(r["mi_status"], r["where"], r["reason"]) for r in held["reviews"]] == [
+        ("published", "held", "unlinked_account")
+    ]
 
 
 def test_a_balance_adjusted_after_the_move_and_a_review_removed_after_it(migrated) -> None:

@@ -3,16 +3,20 @@ validated by its schema.
 
 The leak scan rehearses a whole (small) plan through ``dag.test()`` on PostgreSQL, logged
 in as a role of its own with a distinctive password that exists only in the Airflow
-connection URIs, and then searches for that password and for every seeded email: every
+connection URIs, looks three people up by email as support would (the address typed in
+another case) and reads the lookup log, and then searches for that password and for every
+seeded email (and the addresses as typed): every
 file under the Airflow home (task logs, the metadata database), the outputs (redirect
 maps, the statements per user, the archive, decompressed), the Data Docs pages, the report,
-what the run printed and logged, and every row of every table of the Xiaomi target. The
+what the run and the lookups printed and logged (at DEBUG for the lookups), and every row of every table of the Xiaomi target. The
 statements hold no email at all, not even masked.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -102,6 +106,14 @@ def test_a_rehearsal_leaks_no_password_and_no_email(probe_role, plan_in_force, m
     assert len(emails) > 100
 
     assert main(["rehearse"]) == 0
+    # Support looks three people up by email (as typed: in another case), and by id; then reads the log.
+    asked = sorted(e for e in emails if e.isascii() and "@" in e)[:3]
+    with caplog.at_level(logging.DEBUG):
+        for email in asked:
+            monkeypatch.setattr("sys.stdin", io.StringIO(f" {email.upper()}\n"))
+            assert main(["lookup", "--email", "-"]) == 0, email
+            assert main(["lookup", "--email", email.swapcase(), "--json"]) == 0, email
+        assert main(["lookups"]) == 0
 
     printed = capfd.readouterr()
     places = {**every_output(), "stdout": printed.out, "stderr": printed.err, "log records": caplog.text}
@@ -111,7 +123,7 @@ def test_a_rehearsal_leaks_no_password_and_no_email(probe_role, plan_in_force, m
     statements = {Path(name).name: text for name, text in places.items() if Path(name).parent.name == "statements"}
     assert sorted(statements) == ["GL.csv", "GL.jsonl", "IT.csv", "IT.jsonl"], "the cutovers wrote no statement"
     assert [name for name, text in statements.items() if "@" in text] == []  # no email, not even masked
-    secrets = {password, *emails}
+    secrets = {password, *emails, *(e.upper() for e in asked), *(e.swapcase() for e in asked)}
     leaks = sorted((name, secret) for name, text in places.items() for secret in secrets if secret in text)
     record("leaks found", len(leaks))
     assert leaks == []
