@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
 import sqlalchemy as sa
+from sources import ACCOUNTS, USERS, account, insert, user
+
+from poco_migration import schemas
 
 CONTRACT_SOURCE = {
     "poco_users": {"user_id", "mi_account_id", "email", "market", "created_at", "updated_at"},
@@ -73,3 +79,40 @@ def test_creating_the_target_twice_keeps_its_rows(target_engine) -> None:
     create_target(target_engine)
     with target_engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar() == 1
+
+
+def _earlier_moves_table(engine: sa.Engine, *dropped: str) -> None:
+    """``poco_migration_moves`` as an earlier version created it, without the columns named."""
+    earlier = sa.MetaData()
+    sa.Table("poco_migration_moves", earlier, *(c._copy() for c in schemas.moves.columns if c.name not in dropped))
+    earlier.create_all(engine)
+
+
+def test_a_target_of_an_earlier_version_gets_the_new_bookkeeping_columns(db_urls, mig, caplog) -> None:
+    with mig.target.begin() as conn:
+        conn.execute(sa.text("DROP TABLE poco_migration_moves"))
+    _earlier_moves_table(mig.target, "as_of", "dag_id", "task_id", "map_index")
+    assert schemas.create_target(mig.target) == [
+        "poco_migration_moves.as_of",
+        "poco_migration_moves.dag_id",
+        "poco_migration_moves.task_id",
+        "poco_migration_moves.map_index",
+    ]
+    assert "bookkeeping brought up to this version: added poco_migration_moves.as_of" in caplog.text
+    assert schemas.create_target(mig.target) == []  # once is enough
+    insert(mig.source, USERS, user(1))
+    insert(mig.source, ACCOUNTS, account(1, 10))
+    assert mig.run("points").status == "moved"  # and the move writes them
+    with mig.target.connect() as conn:
+        as_of = conn.execute(sa.select(schemas.moves.c.as_of)).scalar_one()
+    assert as_of == dt.datetime(2024, 10, 7, 2, 0)
+
+
+def test_a_missing_column_that_needs_a_value_is_refused_by_name(db_urls, target_engine) -> None:
+    with target_engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE poco_migration_moves"))
+    _earlier_moves_table(target_engine, "status")
+    with pytest.raises(
+        schemas.SchemaOutdated, match=r"poco_migration_moves\.status is missing from .* and is NOT NULL"
+    ):
+        schemas.create_target(target_engine)

@@ -8,6 +8,7 @@ Xiaomi tables so that a move and its bookkeeping commit in one transaction.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import (
@@ -27,8 +28,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeEngine
+
+log = logging.getLogger(__name__)
 
 # The contract's domains, in the order they move: initiatives before their participants.
 DOMAINS = ("points", "reviews", "initiatives", "participants")
@@ -313,10 +317,50 @@ def create_source(engine: Engine) -> None:
     SOURCE.create_all(engine)
 
 
-def create_target(engine: Engine) -> None:
-    """Create the Xiaomi tables and the migration's bookkeeping where missing."""
+class SchemaOutdated(RuntimeError):
+    """A bookkeeping table of an earlier version lacks a column that cannot be added as it is."""
+
+
+def create_target(engine: Engine) -> list[str]:
+    """Create the Xiaomi tables and the migration's bookkeeping where missing, and bring the
+    bookkeeping of a target made by an earlier version up to this one's; the columns added."""
     TARGET.create_all(engine)
     BOOKKEEPING.create_all(engine)
+    return add_missing_columns(engine)
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the bookkeeping columns that a target made by an earlier version lacks.
+
+    A new version may be deployed in the middle of the migration, on a target whose tables
+    an earlier one created: ``create_all`` creates missing tables, never missing columns,
+    and every move would then fail on the first column it writes. The columns this project
+    adds over time are nullable (a row written before them has no value for them), so they
+    are added as they are, through Alembic's operations (``ALTER TABLE ... ADD COLUMN`` on
+    both databases). A missing NOT NULL column is refused by name: it needs a value for the
+    rows already there, which only a person can choose. The Xiaomi tables are the contract's
+    and are never altered.
+    """
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    added: list[str] = []
+    with engine.begin() as conn:
+        inspector = sa_inspect(conn)
+        operations = Operations(MigrationContext.configure(conn))
+        for table in BOOKKEEPING.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in (c for c in table.columns if c.name not in present):
+                if not column.nullable:
+                    raise SchemaOutdated(
+                        f"{table.name}.{column.name} is missing from {engine.url.render_as_string()} and is NOT NULL: "
+                        "add it with a value for the rows already there, then run again"
+                    )
+                operations.add_column(table.name, column._copy())
+                added.append(f"{table.name}.{column.name}")
+    if added:
+        log.warning("bookkeeping brought up to this version: added %s", ", ".join(added))
+    return added
 
 
 # What the cutovers and the shutdown published outside both databases, newest last: a market's

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,18 @@ def selected(markets: Iterable[str], params: dict[str, Any] | None) -> list[str]
     return [m for m in markets if not wanted or m in wanted]
 
 
+@cache
+def bookkeeping_ready(target_url: str) -> None:
+    """The target's tables exist and have this version's columns (``schemas.create_target``),
+    checked once per process: a version deployed in the middle of the migration finds a target
+    an earlier one made, and its first move brings the bookkeeping up to date."""
+    target = engine_for(target_url)
+    try:
+        schemas.create_target(target)
+    finally:
+        target.dispose()
+
+
 def move_market(
     domain: str,
     market: str,
@@ -88,8 +101,13 @@ def move_market(
     request = MoveRequest(
         domain, market, load_plan(), as_of(logical_date), run_id, full=full, dry_run=dry_run, origin=origin
     )
+    target = sqlalchemy_url(TARGET_CONN_ID)
     try:
-        result = run_move(MOVES[domain], request, engine_for(SOURCE_CONN_ID), sqlalchemy_url(TARGET_CONN_ID))
+        bookkeeping_ready(target.render_as_string(hide_password=False))
+    except sa.exc.OperationalError as exc:  # unreachable: the move says so in its own words
+        log.warning("the target's bookkeeping could not be checked: %s", exc.orig or exc)
+    try:
+        result = run_move(MOVES[domain], request, engine_for(SOURCE_CONN_ID), target)
     except GateFailed as exc:
         _log_checkpoints(exc.result)
         gate = exc.result.failed_gate
