@@ -8,8 +8,8 @@ another case) and reads the lookup log, and then searches for that password and 
 seeded email (and the addresses as typed): every
 file under the Airflow home (task logs, the metadata database), the outputs (redirect
 maps, the statements per user, the archive, decompressed), the Data Docs pages, the report,
-what the run and the lookups printed and logged (at DEBUG for the lookups), and every row of every table of the Xiaomi target. The
-statements hold no email at all, not even masked.
+what the run and the lookups printed and logged (at DEBUG for the lookups), and every row
+of every table of the Xiaomi target. The statements hold no email at all, not even masked.
 """
 
 from __future__ import annotations
