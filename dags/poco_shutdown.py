@@ -50,10 +50,11 @@ market independently (the POCO source against the Xiaomi tables, not trusting th
         return retire_app()
 
     @task
-    def archive_source(logical_date=None) -> dict:
+    def archive_source(logical_date=None, dag_run=None) -> dict:
         from poco_migration.tasks import archive_source
 
-        return archive_source(logical_date)
+        # Triggered by the cutovers' assets, a run has no logical date: it is due when triggered.
+        return archive_source(logical_date or dag_run.run_after)
 
     @task
     def audit(run_id=None) -> dict:

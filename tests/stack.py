@@ -1,29 +1,21 @@
-"""docker-compose.yaml's Airflow, started as local processes: no Docker engine runs here.
-
-The environment of the compose file's Airflow services is taken as it is; only what
-names the containers changes (``local_airflow.environment``): hosts and databases
-become the local PostgreSQL's (throw-away databases), paths become this checkout's,
-and the executor is the LocalExecutor (the compose stack's Celery workers need a
-broker and the ``deploy`` extra; the scheduler, dag-processor and api-server are the
-same programs).
-"""
+"""docker-compose.yaml's Airflow, started as local processes on its real engine: no Docker
+engine runs here, so ``poco_migration_tools.stack`` starts the compose file's programs from
+its own environment, with throw-away PostgreSQL databases and a Redis of the test's own (so
+that a test may restart it): the CeleryExecutor, two Celery workers, the scheduler, the
+dag-processor, the triggerer and the api-server."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
-import yaml
-from conftest import REPO
 
-from poco_migration_tools.local_airflow import LocalAirflow, environment
-
-PROGRAMS = (("api-server", "--port"), ("scheduler", None), ("dag-processor", None))
-# The compose file's services that do not run here: the alerts' sink and the broker.
-NOT_HERE = ("AIRFLOW__CELERY__RESULT_BACKEND", "AIRFLOW__CELERY__BROKER_URL", "AIRFLOW_CONN_MIGRATION_ALERTS")
+from poco_migration_tools.local_airflow import LocalAirflow
+from poco_migration_tools.stack import LocalRedis, start, start_worker
 
 
 @dataclass
@@ -32,6 +24,8 @@ class Stack:
     base_url: str
     urls: dict[str, str]
     passwords: dict[str, str]
+    redis: LocalRedis
+    port: int
 
     def token(self, username: str = "admin") -> str:
         login = {"username": username, "password": self.passwords[username]}
@@ -52,18 +46,24 @@ class Stack:
     def wait_for(self, check: Callable[[], Any], what: str, timeout: float) -> Any:
         return self.airflow.wait_for(check, what, timeout)
 
-    def start(self, port: int) -> None:
-        for program, port_flag in PROGRAMS:
-            self.airflow.start(program, *([port_flag, str(port)] if port_flag else []))
+    def start(self) -> None:
+        start(self.airflow, self.port, workers=2)
 
+    def kill(self, name: str) -> None:
+        """SIGKILL a program and every process under it, as a machine failure would: its task
+        processes too, which Airflow's supervisor puts in process groups of their own."""
+        process = self.airflow.named[name]
+        tree = [*psutil.Process(process.pid).children(recursive=True), psutil.Process(process.pid)]
+        for member in tree:
+            with suppress(psutil.NoSuchProcess):
+                member.kill()
+        psutil.wait_procs(tree, timeout=30)
+        process.wait()
+        self.airflow.processes.remove(process)
 
-def compose_environment() -> dict[str, str]:
-    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
-    env = {k: str(v) for k, v in compose["x-airflow"]["environment"].items()}
-    return {k: v for k, v in env.items() if k not in NOT_HERE}
-
-
-def local_environment(home: Path, urls: dict[str, str], port: int, password_file: Path) -> dict[str, str]:
-    """The compose environment with the containers' names replaced by this machine's."""
-    base = {**compose_environment(), "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file)}
-    return environment(home, urls, port, base)
+    def restart(self, name: str) -> None:
+        """Start a program again after a kill (a worker by its name, ``worker<n>``)."""
+        if name.startswith("worker"):
+            start_worker(self.airflow, int(name.removeprefix("worker")))
+        else:
+            self.airflow.start(name)

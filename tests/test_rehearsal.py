@@ -36,6 +36,30 @@ TARGET_TABLES = (
 )
 
 
+# The target's own keys: numbered in the order rows arrive, which two engines running the
+# same runs in another order (the scheduler and Celery workers, against ``dag.test()``) need not
+# share. A participant's initiative is named by its source_ref instead.
+SURROGATES = {"entry_id", "review_id", "initiative_id", "move_id"}
+SAME_ROWS = (*TARGET_TABLES, schemas.moved, schemas.held)
+
+
+def checksum_by_source_ref(engine: sa.Engine) -> dict[str, str]:
+    """A digest of every target and bookkeeping table whose rows are the move's result, row by
+    row in source_ref order, without the target's own keys: equal when the same rows moved."""
+    p, i = schemas.mi_initiative_participants, schemas.mi_initiatives
+    initiative = sa.select(i.c.source_ref).where(i.c.initiative_id == p.c.initiative_id).scalar_subquery()
+    digests = {}
+    with engine.connect() as conn:
+        for table in SAME_ROWS:
+            columns = [c for c in table.c if c.name not in SURROGATES]
+            if table is p:
+                columns.append(initiative.label("initiative"))
+            order = table.c.source_ref if "source_ref" in table.c else table.c.user_id
+            rows = conn.execute(sa.select(*columns).order_by(order)).all()
+            digests[table.name] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    return digests
+
+
 def checksum(engine: sa.Engine) -> dict[str, str]:
     """A digest of every target table, row by row in source_ref order."""
     digests = {}

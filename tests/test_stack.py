@@ -1,5 +1,5 @@
-"""The compose stack's Airflow as local processes, on PostgreSQL: the api-server, the
-scheduler and the dag-processor run a cutover; clearing each of its tasks by hand
+"""The compose stack's Airflow as local processes, on PostgreSQL and its own Redis: the
+scheduler and two Celery workers run a cutover; clearing each of its tasks by hand
 leaves the target as it was; the dashboard shows it all in a real headless Chromium."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import PG_URL, REPO, _pg_admin
-from stack import Stack, local_environment
+from stack import Stack
 from test_gate_failure import spoil_it_reviews
 from test_rehearsal import checksum
 
@@ -23,6 +23,7 @@ from poco_migration.plan import load_plan
 from poco_migration.support import lookup, unlinked
 from poco_migration.support.people import Query
 from poco_migration_tools.local_airflow import LocalAirflow, databases, free_port
+from poco_migration_tools.stack import LocalRedis, stack_environment
 
 CUTOVER = "poco_migration_cutover_th"
 ARTIFACTS = Path(os.environ.get("POCO_TEST_ARTIFACTS", REPO / "var" / "test-artifacts"))
@@ -40,17 +41,17 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     (home / "passwords.json").write_text(json.dumps(passwords))
     port = free_port()
     names = {role: f"stack_{role}_{uuid.uuid4().hex[:8]}" for role in ("airflow", "poco_source", "mi_target")}
-    with databases(PG_URL, names) as urls:
-        env = local_environment(home, urls, port, home / "passwords.json")
+    with databases(PG_URL, names) as urls, LocalRedis(home) as redis:
+        env = stack_environment(home, urls, port, broker_url=redis.url, password_file=home / "passwords.json")
         with LocalAirflow(home, env) as airflow:
-            running = Stack(airflow, f"http://127.0.0.1:{port}", urls, passwords)
+            running = Stack(airflow, f"http://127.0.0.1:{port}", urls, passwords, redis, port)
             assert (done := running.cli("airflow", "db", "migrate")).returncode == 0, done.stderr[-3000:]
             assert (done := running.cli("poco-migration", "seed", "--scale", "300", "--seed", "7")).returncode == 0
             spoil_it_reviews(urls["poco_source"])
             rehearsal = running.cli("poco-migration", "rehearse", "--from", "2024-11-18", "--to", "2024-11-25")
             assert rehearsal.returncode == 1, rehearsal.stdout[-3000:] + rehearsal.stderr[-3000:]
             assert "2024-11-25 poco_migration_cutover_pl: ok" in rehearsal.stdout
-            running.start(port)
+            running.start()
             running.wait_for(lambda: _dag_listed(running), "the dag-processor parses the DAGs", 180)
             yield running
 

@@ -97,18 +97,25 @@ class LocalAirflow:
     home: Path
     env: dict[str, str]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # The latest process started under each log's name (``scheduler``, ``worker1``...).
+    named: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start(self, program: str, *args: str, env: Mapping[str, str] = {}) -> subprocess.Popen[bytes]:
-        """``airflow <program> <args>``, in a session of its own (so that its children stop with it)."""
-        log = (self.home / f"{program}.log").open("w")
+    def start(
+        self, program: str, *args: str, env: Mapping[str, str] = {}, log: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        """``airflow <program> <args>``, in a session of its own (so that its children stop with it),
+        logging to ``<home>/<log or program>.log`` (appended to: a program started again keeps
+        what it logged before)."""
+        output = (self.home / f"{log or program}.log").open("a")
         process = subprocess.Popen(
             ["airflow", program, *args],
             env={**self.env, **env},
-            stdout=log,
+            stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.processes.append(process)
+        self.named[log or program] = process
         return process
 
     def cli(self, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:

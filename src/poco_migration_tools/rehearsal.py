@@ -135,11 +135,27 @@ def _dag_bag():
 def _run(bag, run: PlannedRun) -> RunOutcome:
     """``dag.test()`` clears the run's task instances and runs them, with the dependencies
     the scheduler would use."""
-    began = time.monotonic()
+    began, started = time.monotonic(), dt.datetime.now(dt.UTC)
     dag_run = bag.dags[run.dag_id].test(logical_date=utc(run.day))
+    _dated_as_it_ran(dag_run, started)
     failed = tuple(_named(ti) for ti in dag_run.get_task_instances() if ti.state == "failed")
     seconds = time.monotonic() - began
     return RunOutcome(run, str(dag_run.state), failed, seconds, _moved(dag_run.run_id), _published(dag_run))
+
+
+def _dated_as_it_ran(dag_run, started: dt.datetime) -> None:
+    """``dag.test()`` records a run of 2024 as started at its logical date and ended now, which
+    the UI shows as a run of two years ("Total: 704d 20h"), and as due now (``run_after``), which
+    it shows as the latest run's date. The rehearsal writes down what happened instead: the run
+    started when ``dag.test()`` began, and was due at its plan date, as a scheduler would have
+    had it."""
+    import sqlalchemy as sa
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        update = sa.update(DagRun).where(DagRun.id == dag_run.id)
+        session.execute(update.values(start_date=started, run_after=dag_run.logical_date))
 
 
 def _named(ti) -> str:

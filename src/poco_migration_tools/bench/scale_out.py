@@ -1,9 +1,10 @@
-"""Scale-out measured: the bulk DAG mapped over markets, run by a real scheduler.
+"""Scale-out measured: the bulk DAG mapped over markets, run by the scheduler and Celery workers.
 
-``poco_migration_bulk`` maps each domain's full move over the chosen markets; here it
-is triggered on Airflow started as local processes (``local_airflow``) on throw-away
-PostgreSQL databases, once per worker count, each time on an emptied target, and the
-DAG run's wall time as the scheduler stamps it is recorded.
+``poco_migration_bulk`` maps each domain's full move over the chosen markets; here it is
+triggered on the compose stack's Airflow started as local processes (``stack``: the
+CeleryExecutor on a Redis of its own) on throw-away PostgreSQL databases, once per number of
+Celery workers (concurrency 1 each), each time on an emptied target, and the DAG run's wall
+time as the scheduler stamps it is recorded.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from poco_migration_tools.bench.throughput import ratio
-from poco_migration_tools.local_airflow import LocalAirflow, databases, environment, free_port
+from poco_migration_tools.local_airflow import LocalAirflow, databases, free_port
+from poco_migration_tools.stack import LocalRedis, passwords, stack_environment, start_workers
 
 SCALE_OUT_MARKETS = ("IT", "PL", "TH", "ES", "FR", "DE")
 ROLES = ("airflow", "poco_source", "mi_target")
@@ -42,22 +44,23 @@ def scale_out(
     prefix: str = "poco_bench_scale",
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """The bulk DAG, mapped over ``markets``, run by a real scheduler with the LocalExecutor,
-    once per worker count (``AIRFLOW__CORE__PARALLELISM``: how many task processes run at
-    once), each time on an emptied target; the DAG run's wall time as the scheduler records it."""
+    """The bulk DAG, mapped over ``markets``, run by the scheduler and ``workers`` Celery workers
+    (concurrency 1 each: one task at a time per worker), once per worker count, each time on an
+    emptied target; the DAG run's wall time as the scheduler records it."""
     from poco_migration.dag_common import BULK_DAG_ID  # here: the benchmark's measuring children stay Airflow-free
 
     home = Path(tempfile.mkdtemp(prefix="poco-bench-scale-"))
     (home / "airflow").mkdir()
     names = {role: f"{prefix}_{role}" for role in ROLES}
-    with databases(pg_url, names) as urls:
-        env = environment(home, urls, port := free_port(), {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"})
+    with databases(pg_url, names) as urls, LocalRedis(home) as redis:
+        env = stack_environment(home, urls, port := free_port(), broker_url=redis.url, password_file=passwords(home))
         with LocalAirflow(home, env) as airflow:
             say("scale-out: airflow db migrate, seed")
             _check(airflow.cli("airflow", "db", "migrate"))
             _check(airflow.cli(sys.executable, "-m", "poco_migration.cli", "seed", "--scale", str(scale)))
             airflow.start("api-server", "--port", str(port))
             airflow.start("dag-processor")
+            airflow.start("scheduler")
             meta = sa.create_engine(urls["airflow"])
             parsed = sa.text("SELECT count(*) FROM serialized_dag WHERE dag_id = :d")
             airflow.wait_for(lambda: _one(meta, parsed, d=BULK_DAG_ID)[0], "the bulk DAG parsed", 300)
@@ -66,10 +69,10 @@ def scale_out(
             meta.dispose()
     first, last = runs[0]["dag_run_seconds"], runs[-1]["dag_run_seconds"]
     return {
-        "method": "the bulk DAG (each domain's full move mapped over the markets) triggered on a real "
-        "scheduler with the LocalExecutor, AIRFLOW__CORE__PARALLELISM = the number of parallel workers; "
+        "method": "the bulk DAG (each domain's full move mapped over the markets) triggered on the compose "
+        "stack's Airflow as local processes: the scheduler and N Celery workers of concurrency 1 on Redis; "
         "PostgreSQL for the metadata, the source and the target; the target emptied before each run",
-        "executor": "LocalExecutor",
+        "executor": "CeleryExecutor",
         "markets": list(markets),
         "seed_scale": scale,
         "cpus": os.cpu_count(),
@@ -88,7 +91,7 @@ def _run(
     workers: int,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
-    """One triggered run of the bulk DAG with ``workers`` parallel task processes."""
+    """One triggered run of the bulk DAG with ``workers`` Celery workers, stopped after it."""
     from poco_migration import schemas
 
     target = sa.create_engine(target_url)
@@ -96,8 +99,8 @@ def _run(
     schemas.TARGET.drop_all(target)
     schemas.create_target(target)
     target.dispose()
-    scheduler = airflow.start("scheduler", env={"AIRFLOW__CORE__PARALLELISM": str(workers)})
-    run_id = f"bench_parallelism_{workers}"
+    started = start_workers(airflow, workers)
+    run_id = f"bench_celery_workers_{workers}"
     began = time.monotonic()
     conf = json.dumps({"markets": list(markets)})
     _check(airflow.cli("airflow", "dags", "trigger", dag_id, "--run-id", run_id, "-c", conf))
@@ -107,9 +110,10 @@ def _run(
     )
     seconds = time.monotonic() - began
     count, duration, succeeded = _one(meta, MAPPED_TASKS, d=dag_id, r=run_id)
-    airflow.stop(scheduler)
+    for worker in started:
+        airflow.stop(worker)
     run = {
-        "parallel_workers": workers,
+        "celery_workers": workers,
         "state": state,
         "dag_run_seconds": round((end - start).total_seconds(), 1),
         "trigger_to_done_seconds": round(seconds, 1),
