@@ -8,7 +8,7 @@
 # the constraints so that the tested pins win; every other package follows Airflow's.
 FROM apache/airflow:3.3.2-python3.11
 ARG AIRFLOW_CONSTRAINTS=https://raw.githubusercontent.com/apache/airflow/constraints-3.3.2/constraints-3.11.txt
-ARG OWN_PINS="sqlalchemy|psycopg|psycopg-binary|great-expectations|requests|pyyaml|httpx2|alembic|celery|apache-airflow-providers-(standard|smtp|celery)"
+ARG OWN_PINS="sqlalchemy|psycopg|psycopg-binary|great-expectations|requests|pyyaml|httpx2|alembic|celery|apache-airflow-providers-(standard|smtp|celery|fab)"
 COPY --chown=airflow:root pyproject.toml README.md /opt/poco-migration/
 COPY --chown=airflow:root src /opt/poco-migration/src
 RUN curl -fsSL "${AIRFLOW_CONSTRAINTS}" | grep -viE "^(${OWN_PINS})==" > /tmp/constraints.txt \

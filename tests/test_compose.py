@@ -58,9 +58,10 @@ def test_dependencies_wait_for_healthy_databases_and_the_init() -> None:
 
 def test_the_ui_needs_a_login_and_no_secret_is_in_the_file() -> None:
     env = SERVICES["api-server"]["environment"]
-    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "False"
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
     text = (REPO / "docker-compose.yaml").read_text()
-    for key in ("POSTGRES_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_SECRET_KEY"):
+    passwords = ("AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_OPERATOR_PASSWORD", "AIRFLOW_SUPPORT_PASSWORD")
+    for key in ("POSTGRES_PASSWORD", *passwords, "AIRFLOW_SECRET_KEY"):
         assert re.search(rf"\$\{{{key}(:\?[^}}]*)?\}}", text), key
     assert not re.search(r"://\w+:(?!\$\{)[^@\s]+@", text), "a literal password in a URI"
 

@@ -13,7 +13,6 @@ code under test.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 import time
 import uuid
@@ -31,7 +30,7 @@ from webhook_sink import webhook_sink
 
 from poco_migration.dag_common import cutover_dag_id
 from poco_migration_tools.local_airflow import LocalAirflow, airflow_uri, databases, free_port
-from poco_migration_tools.stack import LocalRedis, stack_environment
+from poco_migration_tools.stack import LocalRedis, prepare, stack_environment
 
 # One wave's daily syncs (7 and 8 October for IT, to the 9th for GL), IT's cutover on the 9th, GL's
 # and the shutdown on the 10th.
@@ -57,19 +56,16 @@ def window(tmp_path_factory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("engine")
     (home / "plan.yaml").write_text(PLAN)
     passwords = {"admin": uuid.uuid4().hex}
-    (home / "passwords.json").write_text(json.dumps(passwords))
     roles = ("airflow", "poco_source", "mi_target", "rehearsed_source", "rehearsed_target")
     names = {role: f"engine_{role}_{uuid.uuid4().hex[:8]}" for role in roles}
     port = free_port()
     with databases(PG_URL, names) as urls, LocalRedis(home) as redis, webhook_sink() as (sink, alerts):
         extra = {"POCO_MIGRATION_PLAN": str(home / "plan.yaml"), "AIRFLOW_CONN_MIGRATION_ALERTS": sink}
-        env = stack_environment(
-            home, urls, port, broker_url=redis.url, password_file=home / "passwords.json", extra=extra
-        )
+        env = stack_environment(home, urls, port, broker_url=redis.url, extra=extra)
         rehearsed = _rehearsed(home, env, urls)
         with LocalAirflow(home, env) as airflow:
             stack = Stack(airflow, f"http://127.0.0.1:{port}", urls, passwords, redis, port)
-            assert (done := stack.cli("airflow", "db", "migrate")).returncode == 0, done.stderr[-3000:]
+            prepare(airflow, passwords)
             assert (done := stack.cli(*SEED)).returncode == 0, done.stderr[-3000:]
             yield {"stack": stack, "rehearsed": rehearsed, "alerts": alerts, "home": home}
 

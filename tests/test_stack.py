@@ -23,7 +23,7 @@ from poco_migration.plan import load_plan
 from poco_migration.support import lookup, unlinked
 from poco_migration.support.people import Query
 from poco_migration_tools.local_airflow import LocalAirflow, databases, free_port
-from poco_migration_tools.stack import LocalRedis, stack_environment
+from poco_migration_tools.stack import USERS, LocalRedis, prepare, stack_environment
 
 CUTOVER = "poco_migration_cutover_th"
 ARTIFACTS = Path(os.environ.get("POCO_TEST_ARTIFACTS", REPO / "var" / "test-artifacts"))
@@ -36,17 +36,17 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     if _pg_admin() is None:
         pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
     home = tmp_path_factory.mktemp("stack")
-    # The compose file's users: admin, operator (Airflow's "user" role), support (a "viewer").
-    passwords = {name: uuid.uuid4().hex for name in ("admin", "operator", "support")}
-    (home / "passwords.json").write_text(json.dumps(passwords))
+    # The compose file's users, in FAB: admin (Admin), operator (User), support (Viewer).
+    passwords = {name: uuid.uuid4().hex for name in USERS}
     port = free_port()
     names = {role: f"stack_{role}_{uuid.uuid4().hex[:8]}" for role in ("airflow", "poco_source", "mi_target")}
     with databases(PG_URL, names) as urls, LocalRedis(home) as redis:
-        env = stack_environment(home, urls, port, broker_url=redis.url, password_file=home / "passwords.json")
+        env = stack_environment(home, urls, port, broker_url=redis.url)
         with LocalAirflow(home, env) as airflow:
             running = Stack(airflow, f"http://127.0.0.1:{port}", urls, passwords, redis, port)
-            assert (done := running.cli("airflow", "db", "migrate")).returncode == 0, done.stderr[-3000:]
-            assert (done := running.cli("poco-migration", "seed", "--scale", "300", "--seed", "7")).returncode == 0
+            prepare(airflow, passwords)
+            seeded = running.cli("poco-migration", "seed", "--scale", "300", "--seed", "7")
+            assert seeded.returncode == 0, seeded.stderr[-3000:]
             spoil_it_reviews(urls["poco_source"])
             rehearsal = running.cli("poco-migration", "rehearse", "--from", "2024-11-18", "--to", "2024-11-25")
             assert rehearsal.returncode == 1, rehearsal.stdout[-3000:] + rehearsal.stderr[-3000:]

@@ -16,6 +16,10 @@ roles of its own:
   simple auth manager grants every viewer for GET.
 
 Each is a FastAPI dependency that answers 403 to anyone else.
+
+With the FAB auth manager (the production stack's), a role reads the dashboard only once it
+holds ``can_read`` on ``POCO migration``: FAB knows Airflow's own resources, not a plugin's,
+so ``poco-migration grant-dashboard`` gives it to the roles that read (Admin, Op, User, Viewer).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 
 RESOURCE = "POCO migration"
+# FAB's roles that read the dashboard: every role of Airflow's; which of them operate or
+# administer follows from their rights on DAG runs and connections.
+FAB_READERS = ("Admin", "Op", "User", "Viewer")
 
 
 def _user_dependency() -> Any:
@@ -82,3 +89,20 @@ def administrator(user: Annotated[Any, _user_dependency()]) -> Any:
     if not may_administer(user):
         raise _refused("the lookup log is for administrators")
     return user
+
+
+def grant_fab_read(roles: tuple[str, ...] = FAB_READERS) -> None:
+    """Give FAB roles ``can_read`` (and the menu entry) on the dashboard; idempotent."""
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+    with get_application_builder() as appbuilder:
+        manager = appbuilder.sm
+        permissions = [manager.create_permission(action, RESOURCE) for action in ("can_read", "menu_access")]
+        for name in roles:
+            role = manager.find_role(name)
+            if role is None:
+                raise ValueError(
+                    f"FAB has no role {name!r} (roles: {', '.join(r.name for r in manager.get_all_roles())})"
+                )
+            for permission in permissions:
+                manager.add_permission_to_role(role, permission)

@@ -131,6 +131,15 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grant_dashboard(args: argparse.Namespace) -> int:
+    from poco_migration.access import FAB_READERS, grant_fab_read
+
+    roles = tuple(args.role or FAB_READERS)
+    grant_fab_read(roles)
+    print(f"{', '.join(roles)} may read the POCO migration dashboard")
+    return 0
+
+
 def _audit(args: argparse.Namespace) -> int:
     from poco_migration.audit.report import publish, render_text
     from poco_migration.audit.run import run_audit
@@ -192,6 +201,11 @@ def _runbook_commands(commands: argparse._SubParsersAction) -> None:
     rollback.add_argument("market", type=_market)
     rollback.add_argument("--yes", action="store_true", help="really do it")
     rollback.set_defaults(run=_rollback)
+    grant = commands.add_parser(
+        "grant-dashboard", help="FAB auth manager: let these roles read the dashboard (default: every role)"
+    )
+    grant.add_argument("--role", action="append", help="a FAB role (repeatable; default Admin, Op, User, Viewer)")
+    grant.set_defaults(run=_grant_dashboard)
     audit = commands.add_parser("audit", help="prove the move from outside it: the POCO source against mi_target")
     audit.add_argument(
         "--market", action="append", type=_market, help="this market (repeatable; default: all cut over)"

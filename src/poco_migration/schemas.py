@@ -341,23 +341,26 @@ def add_missing_columns(engine: Engine) -> list[str]:
     rows already there, which only a person can choose. The Xiaomi tables are the contract's
     and are never altered.
     """
-    from alembic.migration import MigrationContext
-    from alembic.operations import Operations
-
-    added: list[str] = []
     with engine.begin() as conn:
         inspector = sa_inspect(conn)
-        operations = Operations(MigrationContext.configure(conn))
-        for table in BOOKKEEPING.sorted_tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in (c for c in table.columns if c.name not in present):
-                if not column.nullable:
-                    raise SchemaOutdated(
-                        f"{table.name}.{column.name} is missing from {engine.url.render_as_string()} and is NOT NULL: "
-                        "add it with a value for the rows already there, then run again"
-                    )
+        present = {
+            table.name: {c["name"] for c in inspector.get_columns(table.name)} for table in BOOKKEEPING.sorted_tables
+        }
+        missing = [(t, c) for t in BOOKKEEPING.sorted_tables for c in t.columns if c.name not in present[t.name]]
+        for table, column in missing:
+            if not column.nullable:
+                raise SchemaOutdated(
+                    f"{table.name}.{column.name} is missing from {engine.url.render_as_string()} and is NOT NULL: "
+                    "add it with a value for the rows already there, then run again"
+                )
+        if missing:  # Alembic only then: it announces itself in the log
+            from alembic.migration import MigrationContext
+            from alembic.operations import Operations
+
+            operations = Operations(MigrationContext.configure(conn))
+            for table, column in missing:
                 operations.add_column(table.name, column._copy())
-                added.append(f"{table.name}.{column.name}")
+    added = [f"{table.name}.{column.name}" for table, column in missing]
     if added:
         log.warning("bookkeeping brought up to this version: added %s", ", ".join(added))
     return added

@@ -39,7 +39,9 @@ COMPOSE = PROJECT / "docker-compose.yaml"
 # The compose file's values that name its containers: replaced by this machine's.
 CONTAINER_NAMES = ("AIRFLOW__CELERY__RESULT_BACKEND", "AIRFLOW__CELERY__BROKER_URL", "AIRFLOW_CONN_MIGRATION_ALERTS")
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
-USERS = ("admin", "operator", "support")
+# The compose file's users and their FAB roles: support agents read (Viewer), operators run the
+# DAGs and pause, resume, roll back (User), administrators do everything (Admin).
+USERS = {"admin": "Admin", "operator": "User", "support": "Viewer"}
 
 
 def compose_environment() -> dict[str, str]:
@@ -56,14 +58,12 @@ def stack_environment(
     port: int,
     *,
     broker_url: str,
-    password_file: Path,
     executor: str = "CeleryExecutor",
     extra: Mapping[str, str] = {},
 ) -> dict[str, str]:
     """The compose environment made to run here: ``urls`` for ``airflow``, ``poco_source`` and
     ``mi_target``, Redis at ``broker_url``, the Celery results in the metadata database."""
-    base = {**compose_environment(), "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file)}
-    env = environment(home, urls, port, base)
+    env = environment(home, urls, port, compose_environment())
     env |= {
         "AIRFLOW__CORE__EXECUTOR": executor,
         "AIRFLOW__CELERY__BROKER_URL": broker_url,
@@ -156,13 +156,32 @@ def start_workers(airflow: LocalAirflow, count: int, timeout: float = 120) -> li
     return started
 
 
-def passwords(home: Path) -> Path:
-    """The simple auth manager's passwords file for the compose file's users, made once."""
+def passwords(home: Path) -> dict[str, str]:
+    """The compose file's users' passwords, made once and kept in ``<home>/passwords.json``."""
     path = home / "passwords.json"
     if not path.exists():
         path.write_text(json.dumps({user: secrets.token_urlsafe(12) for user in USERS}))
         path.chmod(0o600)
-    return path
+    return dict(json.loads(path.read_text()))
+
+
+def prepare(airflow: LocalAirflow, users: Mapping[str, str]) -> None:
+    """The metadata database migrated (FAB's tables with it), the users created in FAB with their
+    roles (one already there is left as it is), and the roles given the dashboard."""
+    _checked(airflow.cli("airflow", "db", "migrate"))
+    for user, password in users.items():
+        created = airflow.cli(
+            "airflow", "users", "create", "--username", user, "--password", password, "--role", USERS[user],
+            "--email", f"{user}@poco-migration.invalid", "--firstname", user, "--lastname", "POCO migration",
+        )  # fmt: skip
+        if created.returncode != 0 and "already exist" not in created.stdout + created.stderr:
+            _checked(created)
+    _checked(airflow.cli("poco-migration", "grant-dashboard"))
+
+
+def _checked(done: Any) -> None:
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(done.args)}: exit {done.returncode}\n{(done.stdout + done.stderr)[-3000:]}")
 
 
 def _named_databases(admin_url: str, prefix: str) -> dict[str, str]:
@@ -198,12 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         return _stop(pid_file)
     args.home.mkdir(parents=True, exist_ok=True)
     urls = _named_databases(args.postgres, "poco_stack")
-    env = stack_environment(args.home, urls, args.port, broker_url=args.broker, password_file=passwords(args.home))
+    env = stack_environment(args.home, urls, args.port, broker_url=args.broker)
     with LocalAirflow(args.home, env) as airflow:
-        _prepare(airflow, args.scale)
+        prepare(airflow, passwords(args.home))
+        _seed_once(airflow, args.scale)
         start(airflow, args.port, args.workers)
         pid_file.write_text(str(os.getpid()))
-        print(f"POCO migration stack on http://127.0.0.1:{args.port}/ (users and passwords: {passwords(args.home)})")
+        where = args.home / "passwords.json"
+        print(f"POCO migration stack on http://127.0.0.1:{args.port}/ (users {', '.join(USERS)}; passwords: {where})")
         print(f"programs: {', '.join(SERVICES)} and {args.workers} Celery workers on {args.broker}")
         print(f"logs: {args.home}/*.log; Ctrl-C or scripts/stack.sh --stop stops them all")
         _wait_for_a_signal()
@@ -212,16 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _prepare(airflow: LocalAirflow, scale: int) -> None:
-    """The metadata database migrated; the POCO source seeded on the first start."""
-    for command in (("airflow", "db", "migrate"), ("poco-migration", "report")):
-        done = airflow.cli(*command)
-        if done.returncode != 0 and command[0] == "airflow":
-            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-        if done.returncode != 0:  # no POCO source yet: the first start seeds it
-            seeded = airflow.cli("poco-migration", "seed", "--scale", str(scale))
-            if seeded.returncode != 0:
-                raise SystemExit(f"poco-migration seed failed:\n{seeded.stderr[-3000:]}")
+def _seed_once(airflow: LocalAirflow, scale: int) -> None:
+    """The POCO source seeded on the first start (as the compose file's init does: a report that
+    cannot be made means there is no source yet)."""
+    if airflow.cli("poco-migration", "report").returncode != 0:
+        _checked(airflow.cli("poco-migration", "seed", "--scale", str(scale)))
 
 
 def _wait_for_a_signal() -> None:

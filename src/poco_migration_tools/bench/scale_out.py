@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from poco_migration_tools.bench.throughput import ratio
 from poco_migration_tools.local_airflow import LocalAirflow, databases, free_port
-from poco_migration_tools.stack import LocalRedis, passwords, stack_environment, start_workers
+from poco_migration_tools.stack import LocalRedis, stack_environment, start_workers
 
 SCALE_OUT_MARKETS = ("IT", "PL", "TH", "ES", "FR", "DE")
 ROLES = ("airflow", "poco_source", "mi_target")
@@ -53,7 +53,7 @@ def scale_out(
     (home / "airflow").mkdir()
     names = {role: f"{prefix}_{role}" for role in ROLES}
     with databases(pg_url, names) as urls, LocalRedis(home) as redis:
-        env = stack_environment(home, urls, port := free_port(), broker_url=redis.url, password_file=passwords(home))
+        env = stack_environment(home, urls, port := free_port(), broker_url=redis.url)
         with LocalAirflow(home, env) as airflow:
             say("scale-out: airflow db migrate, seed")
             _check(airflow.cli("airflow", "db", "migrate"))
