@@ -10,11 +10,12 @@ import datetime as dt
 import io
 import logging
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 from conftest import own_databases
-from migration import LATER, T1, Migration
+from migration import LATER, T1, Migration, with_rate
 from sources import (
     ACCOUNTS,
     INITIATIVES,
@@ -44,7 +45,8 @@ from poco_migration_tools.local_airflow import airflow_uri
 
 PLAN = load_plan()
 # Few rows, many of them quarantined on purpose: the gates' ratio is not what these tests are about.
-LOOSE = dataclasses.replace(PLAN, max_quarantine_ratio=0.9)
+# TH converts at 1.5: a credit rounds half up, and a large balance outgrows the ledger's integer.
+LOOSE = with_rate(dataclasses.replace(PLAN, max_quarantine_ratio=0.9), "TH", Decimal("1.5"))
 IT, TH = PLAN.market("IT"), PLAN.market("TH")
 EMAIL = "Jane.Doe@Example.com"
 # The ledger's created_at: the POCO account's updated_at, in SQLAlchemy's one spelling.
@@ -90,6 +92,7 @@ def _migrate(mig: Migration, source_engine: sa.Engine, target_engine: sa.Engine)
         user(10, market="TH", mi_account_id=None),
         user(12),
         user(13),
+        user(14, market="TH"),
     )
     insert(
         source_engine,
@@ -105,6 +108,7 @@ def _migrate(mig: Migration, source_engine: sa.Engine, target_engine: sa.Engine)
         account(11, 25),  # no POCO user row
         account(12, None),
         account(13, 60),
+        account(14, 1_500_000_000),
     )
     insert(
         source_engine,
@@ -149,7 +153,7 @@ def _migrate(mig: Migration, source_engine: sa.Engine, target_engine: sa.Engine)
 def person(migrated, kind: str, value: str) -> dict:
     source, target = migrated
     query = Query.email(value) if kind == "email" else Query.number(kind, value)
-    result = lookup.look_up(source, target, PLAN, query)
+    result = lookup.look_up(source, target, LOOSE, query)
     assert result["found"] == 1, result
     return result["people"][0]
 
@@ -393,7 +397,15 @@ def test_a_paused_market_and_a_cut_over_one(migrated) -> None:
     assert (paused["points"]["where"], paused["points"]["credited"]) == ("moved", 70)
     cut_over = person(migrated, "user_id", "9")
     assert cut_over["market"] == market("TH", "cut over", frozen_at="2024-11-26 02:00:00")
-    assert cut_over["points"]["ledger"] == [entry(9, 333)]
+    assert cut_over["points"]["ledger"] == [entry(9, 500)]  # 333 x 1.5 = 499.5, half up
+    assert (cut_over["points"]["conversion_rate"], cut_over["points"]["converted"]) == ("1.5", 500)
+    too_large = person(migrated, "user_id", "14")["points"]
+    assert (too_large["converted"], too_large["where"], too_large["reason"]) == (
+        2_250_000_000,
+        "quarantined",
+        "out_of_range",
+    )
+    assert too_large["advice"] == tell("out_of_range", closed=True, market=TH)
     unlinked = person(migrated, "user_id", "10")
     assert unlinked["market"]["state"] == "cut over"
     assert unlinked["points"]["advice"] == (
@@ -405,7 +417,7 @@ def test_a_paused_market_and_a_cut_over_one(migrated) -> None:
 
 def test_nobody_found_and_bad_keys(migrated) -> None:
     source, target = migrated
-    assert lookup.look_up(source, target, PLAN, Query.number("user_id", "999")) == {
+    assert lookup.look_up(source, target, LOOSE, Query.number("user_id", "999")) == {
         "query": {"kind": "user_id", "value": "999"},
         "found": 0,
         "people": [],
