@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from poco_migration_tools.local_airflow import databases
+
 REPO = Path(__file__).resolve().parents[1]
 
 # An Airflow home of the test session's own, set before anything imports Airflow.
@@ -64,22 +66,11 @@ def own_databases(backend: str, directory: Path) -> Iterator[dict[str, str]]:
     if backend == "sqlite":
         yield {role: f"sqlite:///{directory / role}.db" for role in ("source", "target")}
         return
-    admin = _pg_admin()
-    if admin is None:
+    if _pg_admin() is None:
         pytest.skip(PG_HELP.format(url=PG_URL))
     suffix = uuid.uuid4().hex[:8]
-    names = {"source": f"poco_src_{suffix}", "target": f"poco_tgt_{suffix}"}
-    with admin.connect() as conn:
-        for name in names.values():
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    base = sa.make_url(PG_URL)
-    try:
-        yield {role: base.set(database=name).render_as_string(hide_password=False) for role, name in names.items()}
-    finally:
-        with admin.connect() as conn:
-            for name in names.values():
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with databases(PG_URL, {"source": f"poco_src_{suffix}", "target": f"poco_tgt_{suffix}"}) as urls:
+        yield urls
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,9 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -122,22 +124,29 @@ def test_clearing_any_task_leaves_the_target_as_it_was(stack: Stack) -> None:
     target.dispose()
 
 
-def test_the_dashboard_in_chromium(stack: Stack) -> None:
+@contextmanager
+def browser(stack: Stack, user: str) -> Iterator[Any]:
+    """Debian's Chromium at 1600x1000, logged in as ``user`` through the UI's login page (FAB's)."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = chromium.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{stack.base_url}/poco-migration/")
         assert page.url.startswith(f"{stack.base_url}/auth/login") or "Not authenticated" in page.content()
         page.goto(f"{stack.base_url}/")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", stack.passwords["admin"])
+        page.fill("input[name=username]", user)
+        page.fill("input[name=password]", stack.passwords[user])
         page.keyboard.press("Enter")
         page.wait_for_url(f"{stack.base_url}/")
+        yield page
+        chromium.close()
 
+
+def test_the_dashboard_in_chromium(stack: Stack) -> None:
+    with browser(stack, "admin") as page:
         # The page inside the Airflow UI, under its navigation, readable in its frame.
         page.goto(f"{stack.base_url}/plugin/poco-migration")
         frame = page.frame_locator("iframe")
@@ -175,7 +184,6 @@ def test_the_dashboard_in_chromium(stack: Stack) -> None:
         docs = page.goto(f"{stack.base_url}/poco-migration/{link}")
         assert docs.status == 200
         assert page.title() == "Data documentation compiled by Great Expectations"
-        browser.close()
     assert (ARTIFACTS / "dashboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -263,20 +271,9 @@ def test_roles_keep_support_agents_to_reading(stack: Stack) -> None:
 
 
 def test_a_support_agent_looks_a_user_up_in_chromium_and_is_refused_a_rollback(stack: Stack) -> None:
-    from playwright.sync_api import sync_playwright
-
     user_id, email = _pl_user(stack)
     expected = _looked_up(stack, user_id)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(f"{stack.base_url}/")
-        page.fill("input[name=username]", "support")
-        page.fill("input[name=password]", stack.passwords["support"])
-        page.keyboard.press("Enter")
-        page.wait_for_url(f"{stack.base_url}/")
+    with browser(stack, "support") as page:
         planted = _unlinked(stack)
         page.goto(f"{stack.base_url}/poco-migration/")
         # A reader's dashboard: the search box, no operator actions, no lookup log.
@@ -316,5 +313,4 @@ def test_a_support_agent_looks_a_user_up_in_chromium_and_is_refused_a_rollback(s
                 headers: {"Content-Type": "application/json"}, body: JSON.stringify({confirm: "PL"})})).status"""
         )
         assert status == 403
-        browser.close()
     assert email.lower() not in stack.logs().lower()

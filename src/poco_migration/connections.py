@@ -77,11 +77,16 @@ def _lenient_text(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
 
 
 def _engine_options(url: URL) -> dict[str, Any]:
+    """No pool, on either database. An engine here lives for a task or a command, and a move holds
+    one connection for its whole transaction, so a pool saves nothing; but in a long-lived process
+    (a rehearsal's ``dag.test()`` runs, the triggerer, the test workers) every engine made and left
+    to the garbage collector kept its idle connections open, and PostgreSQL's 100 ran out when two
+    Airflow stacks and two rehearsals shared one server. Airflow runs tasks in forked processes,
+    too, and a file-backed SQLite engine must not share handles across them."""
     if url.get_backend_name() == "sqlite":
-        # Airflow runs tasks in forked processes; a file-backed SQLite engine must not
-        # share pooled handles across them, and a writer may wait for another.
+        # A writer may wait for another.
         return {"poolclass": NullPool, "connect_args": {"timeout": 60}}
-    return {"pool_pre_ping": True}
+    return {"poolclass": NullPool}
 
 
 class _Lendable:

@@ -77,10 +77,9 @@ def stack_environment(
         # again after this long (10 minutes by default): the faults a local stack is tried with.
         "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "20",
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
-        # Sized for a machine whose PostgreSQL (100 connections) serves the stack's databases
-        # and more: each Airflow program holds at most four metadata connections.
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "2",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "2",
+        # A machine whose PostgreSQL (100 connections) serves the stack's databases and more:
+        # Airflow's programs hold no idle metadata connections (a connection per use).
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED": "False",
         "AIRFLOW__API__WORKERS": "1",
     }
     return env | dict(extra)
