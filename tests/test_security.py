@@ -94,9 +94,14 @@ def every_row(url: sa.URL) -> str:
     return dumped
 
 
-def test_a_rehearsal_leaks_no_password_and_no_email(probe_role, plan_in_force, monkeypatch, capfd, caplog) -> None:
+def test_a_rehearsal_leaks_no_password_and_no_email(
+    probe_role, plan_in_force, monkeypatch, capfd, caplog, tmp_path
+) -> None:
     urls, password = probe_role
     plan_in_force(PLAN)
+    # Outputs of its own: what its cutovers and shutdown wrote, not what other tests of this
+    # worker left (their statements of other markets, say); the Airflow home is scanned whole.
+    monkeypatch.setenv("POCO_MIGRATION_OUTPUT", str(tmp_path / "output"))
     monkeypatch.setenv("AIRFLOW_CONN_POCO_SOURCE", urls["source"].render_as_string(hide_password=False))
     monkeypatch.setenv("AIRFLOW_CONN_MI_TARGET", urls["target"].render_as_string(hide_password=False))
     assert main(["seed", "--scale", "200", "--seed", "13"]) == 0
