@@ -110,7 +110,7 @@ def _person(src: Connection, tgt: Connection, plan: Plan, markets: dict[str, Mar
         "market": market.__dict__ | {"closed": market.closed},
         "points": _points(src, tgt, plan, market, user_id),
         "reviews": _reviews(src, tgt, market, user_id),
-        "participations": _participations(src, tgt, plan, markets, user_id),
+        "participations": _participations(src, tgt, plan, markets, user_id, market.market),
     }
 
 
@@ -220,8 +220,10 @@ def _moved_reviews(tgt: Connection, refs: list[str]) -> dict[str, tuple[int, str
 
 
 def _participations(
-    src: Connection, tgt: Connection, plan: Plan, markets: dict[str, Market], user_id: int
+    src: Connection, tgt: Connection, plan: Plan, markets: dict[str, Market], user_id: int, user_market: str
 ) -> list[dict[str, Any]]:
+    """Each participation goes with its initiative's market, with the user's (``user_market``)
+    where the initiative does not exist."""
     p, i = schemas.poco_initiative_participants, schemas.poco_initiatives
     query = (
         sa.select(
@@ -242,7 +244,6 @@ def _participations(
     refs = {source_ref("participants", row.initiative_id, user_id): row for row in rows}
     places = _places(tgt, "participants", refs)
     initiatives = _moved_initiatives(tgt, [row.initiative_id for row in rows])
-    user_market = _user_market(src, plan, user_id)
     out = []
     for ref, row in refs.items():
         market = markets[row.market if row.initiative_exists else user_market]
@@ -275,12 +276,6 @@ def _moved_initiatives(tgt: Connection, initiative_ids: list[int]) -> dict[int, 
     return {
         refs[ref]: {"mi_initiative_id": mi_id, "mi_status": state} for ref, mi_id, state in tgt.execute(query).tuples()
     }
-
-
-def _user_market(src: Connection, plan: Plan, user_id: int) -> str:
-    u = schemas.poco_users
-    market = src.execute(sa.select(market_expr(u.c.market, plan)).where(u.c.user_id == user_id)).scalar()
-    return market or GLOBAL_MARKET
 
 
 def render_text(result: dict[str, Any]) -> str:
