@@ -249,6 +249,36 @@ def test_reviews_duplicate(mig: Migration) -> None:
     assert mig.refs(MI_REVIEWS) == review_refs(20, 23, 24, 25)
 
 
+def test_reviews_duplicate_folds_as_python_casefold(mig: Migration) -> None:
+    """The duplicate rule's fold is ``str.strip().casefold()`` exactly, on both databases:
+    ``ß``/``ẞ``/``SS``, final ``ς``/``Σ``, the ligature ``ﬁ``/``FI`` and Unicode white space
+    fold together; ``lower()`` (PostgreSQL's, SQLite's, Python's) folds none of them so.
+    What casefold keeps apart (the dotless i, U+0131, and ``i``) stays apart. The staged count is
+    the market's rows, each once."""
+    pairs = [
+        ("Straße", "STRASSE"),
+        ("STRAẞE", "strasse"),
+        ("σοφοσ", "ΣΟΦΟς"),
+        ("ﬁne", "FINE"),
+        ("\u3000café\u00a0", "CAFÉ"),
+        ("ılık", "ilik"),
+    ]
+    insert(mig.source, USERS, *linked_users(1, 1))
+    insert(mig.source, PRODUCTS, *(product(f"S{n}") for n in range(len(pairs))))
+    reviews = [review(10 * n + k, 1, f"S{n}", body=body) for n, pair in enumerate(pairs) for k, body in enumerate(pair)]
+    insert(mig.source, REVIEWS, *reviews)
+    with mig.target.connect() as conn:
+        lowered = conn.execute(sa.select(*(sa.func.lower(body) for body in pairs[0]))).one()
+    assert lowered[0] != lowered[1] and "Straße".lower() != "STRASSE".lower()
+
+    result = mig.run("reviews")
+
+    assert result.staged == 12
+    assert mig.quarantine() == {("reviews", f"poco:review:{10 * n + 1}", "duplicate", "IT") for n in range(5)}
+    assert mig.refs(MI_REVIEWS) == review_refs(0, 10, 20, 30, 40, 50, 51)
+    assert mig.rows(MI_REVIEWS)["poco:review:0"]["body"] == "Straße"
+
+
 # --- quarantine reasons: initiatives and participants --------------------------------------
 
 

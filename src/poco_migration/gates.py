@@ -184,6 +184,17 @@ class Gatekeeper:
         dialect = datasource.get_engine().dialect
         return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
+    def _asset(self, name: str, rows: sa.Select | sa.Table, datasource: Any) -> Any:
+        """A table asset for rows computed into a table, a query asset for a query. GX finds
+        a query asset's columns by running the whole query (and fetching every row): a second
+        read of the rows, and memory that grows with them; a table it reads ``LIMIT 1`` of.
+        GX tries a table asset's connection as it adds it: lent, so that it cannot end the
+        move's transaction."""
+        if isinstance(rows, sa.Table):
+            with self.shared.lent():
+                return datasource.add_table_asset(name=name, table_name=rows.name)
+        return datasource.add_query_asset(name=name, query=self._query(rows, datasource))
+
     def _materialised(self, query: sa.Select, datasource: Any) -> sa.Table:
         """The query's rows, computed once into a temporary table of the move's own transaction.
 
@@ -214,8 +225,7 @@ class Gatekeeper:
         validations = [(suite, comparable(query, dialect)) for suite, query in validations]
         temporary = [self._materialised(query, datasource) for _, query in validations] if database == "target" else []
         for n, (suite_name, query) in enumerate(validations):
-            rows = sa.select(temporary[n]) if temporary else query
-            asset = datasource.add_query_asset(name=f"{stage}.{suite_name}", query=self._query(rows, datasource))
+            asset = self._asset(f"{stage}.{suite_name}", temporary[n] if temporary else query, datasource)
             suite = self.context.suites.add(load_suite(suite_name, parameters))
             definitions.append(
                 self.context.validation_definitions.add(

@@ -6,18 +6,17 @@ cancelled is not unmoved: its target row takes the new status, like any edit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
+from poco_migration.moves.landing import SEQ, Landing
 from poco_migration.moves.move import Move
-from poco_migration.moves.rules import Rule, first_reason, invalid_text, kept
+from poco_migration.moves.rules import Row, Rule, first_reason, invalid_text, kept, not_in
 from poco_migration.moves.sql import market_expr
 from poco_migration.moves.types import MoveRequest
-from poco_migration.refs import source_ref
+from poco_migration.refs import ref_sql, source_ref
 
 IN_SCOPE = ("active", "ended")
 KINDS = ("campaign", "event", "contest", "beta_program")
@@ -26,9 +25,9 @@ BRAND = "POCO"
 RULES = (
     Rule(
         "invalid_dates",
-        lambda row: row["starts_at"] is None or row["ends_at"] is None or row["ends_at"] < row["starts_at"],
+        lambda row: sa.or_(row["starts_at"].is_(None), row["ends_at"].is_(None), row["ends_at"] < row["starts_at"]),
     ),
-    Rule("invalid_kind", lambda row: row["kind"] not in KINDS),
+    Rule("invalid_kind", lambda row: not_in(row["kind"], KINDS)),
     invalid_text("market", "title"),
 )
 
@@ -42,6 +41,7 @@ def initiative_ref(initiative_id: Any) -> str:
 
 class InitiativesMove(Move):
     domain = "initiatives"
+    rules = RULES
     stage = schemas.stage_initiatives
     target = schemas.mi_initiatives
     content = ("brand", *KEPT)
@@ -55,19 +55,20 @@ class InitiativesMove(Move):
             .order_by(initiatives.c.initiative_id)
         )
 
-    def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
-        for row in rows:
-            reason = first_reason(RULES, row)
-            yield {
-                "source_ref": initiative_ref(row["initiative_id"]),
-                "reason": reason,
-                "insertable": row["status"] in IN_SCOPE,
-                "brand": BRAND,
-                **kept(row, KEPT, reason),
-            }
+    def judge(self, req: MoveRequest, landing: Landing) -> sa.Select:
+        land = landing.rows.c
+        reason = first_reason(self.rules, land)
+        return sa.select(
+            land[SEQ],
+            ref_sql(self.domain, land.initiative_id).label("source_ref"),
+            reason.label("reason"),
+            sa.and_(land.status.is_not(None), land.status.in_(IN_SCOPE)).label("insertable"),
+            sa.literal(BRAND, sa.Text).label("brand"),
+            *kept(land, KEPT, reason),
+        )
 
-    def in_scope(self) -> sa.ColumnElement[bool]:
-        return initiatives.c.status.in_(IN_SCOPE)
+    def in_scope(self, row: Row | None = None) -> sa.ColumnElement[bool]:
+        return self._row(row)["status"].in_(IN_SCOPE)
 
 
 MOVE = InitiativesMove()

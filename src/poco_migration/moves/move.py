@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from poco_migration import schemas
+from poco_migration.moves.landing import SEQ, Landing
+from poco_migration.moves.rules import Row, Rule, text_columns
 from poco_migration.moves.sql import changed_since, dialect_insert
 from poco_migration.moves.types import MoveRequest
 from poco_migration.refs import ref_ids, ref_sql
@@ -35,6 +37,9 @@ class Move:
     # The source timestamps whose change makes a row due again, and their labels in ``_source``.
     changed_at: ClassVar[tuple[sa.Column[Any], ...]]
     change_columns: ClassVar[tuple[str, ...]] = ("updated_at",)
+    # The quarantine rules, in the contract's order, and the column the duplicate rule folds.
+    rules: ClassVar[tuple[Rule, ...]]
+    folded: ClassVar[str | None] = None
 
     # --- source side, per domain -------------------------------------------------
     def extract(self, req: MoveRequest, watermark: dt.datetime | None) -> sa.Select:
@@ -49,20 +54,42 @@ class Move:
             return self._source(req).where(self.keys[0].in_([key for (key,) in ids]))
         return self._source(req).where(sa.or_(*(sa.and_(*map(operator.eq, self.keys, key)) for key in ids)))
 
-    def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
+    def landing(self, query: sa.Select) -> Landing:
+        """The temporary tables the batch lands in, shaped like the extract's rows."""
+        return Landing.for_query(self.domain, query, text_columns(self.rules), self.folded)
+
+    def judge(self, req: MoveRequest, landing: Landing) -> sa.Select:
+        """The landed rows with their reason and target values, in SQL: the stage's columns
+        (but ``batch_market``) and ``land_seq``, one row per landed row."""
         raise NotImplementedError
+
+    def staged_from(self, req: MoveRequest, landing: Landing) -> sa.Select:
+        """The stage's rows: each key once, as the source gave it first (a source without its
+        key constraint: the extract checkpoint refuses that move, naming the key)."""
+        judged = self.judge(req, landing).subquery()
+        nth = sa.func.row_number().over(partition_by=judged.c.source_ref, order_by=judged.c[SEQ])
+        numbered = sa.select(judged, nth.label("land_nth")).subquery()
+        columns = [numbered.c[c.name] for c in self.stage.columns if c.name != "batch_market"]
+        market = sa.literal(req.market, sa.Text).label("batch_market")
+        return sa.select(market, *columns).where(numbered.c.land_nth == 1)
 
     def _source(self, req: MoveRequest) -> sa.Select:
         """Every source row of the market, with what the rules need to judge it."""
         raise NotImplementedError
 
-    def in_scope(self) -> sa.ColumnElement[bool]:
-        """The contract's scope, in SQL: what the source counts as due to move."""
+    def in_scope(self, row: Row | None = None) -> sa.ColumnElement[bool]:
+        """The contract's scope, in SQL: what the source counts as due to move. ``row`` names
+        the columns judged (the landing's); the source table's by default."""
         return sa.true()
 
-    def ref_sql(self) -> sa.ColumnElement[str]:
-        """A source row's source_ref, in SQL."""
-        return ref_sql(self.domain, *self.keys)
+    def ref_sql(self, row: Row | None = None) -> sa.ColumnElement[str]:
+        """A source row's source_ref, in SQL (from ``row``'s key columns, as ``in_scope``)."""
+        keys = self.keys if row is None else [row[key.name] for key in self.keys]
+        return ref_sql(self.domain, *keys)
+
+    def _row(self, row: Row | None) -> Row:
+        """The columns a scope test reads: ``row``, or the source table the keys belong to."""
+        return row if row is not None else self.keys[0].table.c
 
     def out_of_scope_refs(self, req: MoveRequest) -> sa.Select:
         """The source_refs of the market's rows out of scope now: some of them were in scope
@@ -102,8 +129,10 @@ class Move:
         )
 
     def drifted(self) -> sa.ColumnElement[bool]:
-        """A target row that no longer says what its source says (the reconciliation's test)."""
-        return self.differs()
+        """A target row that no longer says what its source says (the reconciliation's test, on
+        the target row ``outcome`` joins to the staged one)."""
+        t, s = self.target, self.stage
+        return sa.or_(*(t.c[c].is_distinct_from(s.c[c]) for c in self.content))
 
     def selections(self) -> dict[str, sa.ColumnElement[bool]]:
         """The staged rows that each kind of change would touch."""
@@ -194,14 +223,20 @@ class Move:
         conn.execute(insert.on_conflict_do_nothing(index_elements=["domain", "source_ref"]))
 
     def outcome(self, req: MoveRequest) -> sa.Select:
-        """Row-level reconciliation: where each staged row is, against where it should be."""
-        s, t, q = self.stage, self.target, schemas.quarantine
-        in_target = sa.exists().where(t.c.source_ref == s.c.source_ref)
-        in_quarantine = self.quarantined_ref()
-        valid, moved = s.c.reason.is_(None), self.moved_ref()
-        right_reason = sa.exists().where(
-            q.c.domain == self.domain, q.c.source_ref == s.c.source_ref, q.c.reason == s.c.reason
+        """Row-level reconciliation: where each staged row is, against where it should be.
+        Set-based: the stage outer-joined by source_ref to the target, the quarantine and the
+        moved rows (each holds a source_ref once), so that a market's staged rows are joined
+        in one pass, not looked up one by one."""
+        s, t, q, m = self.stage, self.target, schemas.quarantine, schemas.moved
+        joined = (
+            self.reconciled_from()
+            .outerjoin(t, t.c.source_ref == s.c.source_ref)
+            .outerjoin(q, sa.and_(q.c.domain == self.domain, q.c.source_ref == s.c.source_ref))
+            .outerjoin(m, sa.and_(m.c.domain == self.domain, m.c.source_ref == s.c.source_ref))
         )
+        in_target, in_quarantine, moved = (table.c.source_ref.is_not(None) for table in (t, q, m))
+        valid = s.c.reason.is_(None)
+        right_reason = sa.and_(in_quarantine, q.c.reason == s.c.reason)
         verdict = sa.case(
             (sa.and_(valid, sa.or_(s.c.insertable, moved), ~in_target), "missing_in_target"),
             (sa.and_(valid, sa.or_(s.c.insertable, moved), self.drifted()), "differs_from_source"),
@@ -211,14 +246,10 @@ class Move:
             (sa.and_(~valid, s.c.insertable, in_target), "also_in_target"),
             else_="ok",
         )
-        return (
-            sa.select(s.c.source_ref, verdict.label("outcome"))
-            .select_from(self.reconciled_from())
-            .where(self.batch(req))
-        )
+        return sa.select(s.c.source_ref, verdict.label("outcome")).select_from(joined).where(self.batch(req))
 
     def reconciled_from(self) -> sa.FromClause:
-        """What the reconciliation reads: the stage, joined to whatever ``drifted`` needs set-based."""
+        """What the reconciliation reads: the stage, joined to whatever ``drifted`` needs."""
         return self.stage
 
     def staged_rows(self, req: MoveRequest) -> sa.Select:

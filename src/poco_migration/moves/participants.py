@@ -11,28 +11,29 @@ initiatives) are quarantined.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
 from poco_migration.moves.initiatives import IN_SCOPE, initiative_ref
+from poco_migration.moves.landing import SEQ, Landing
 from poco_migration.moves.move import Move
-from poco_migration.moves.rules import UNLINKED, Rule, first_reason, kept, out_of_range
+from poco_migration.moves.rules import UNLINKED, Rule, first_reason, kept, not_in, out_of_range
 from poco_migration.moves.sql import market_expr
 from poco_migration.moves.types import MoveRequest
-from poco_migration.refs import ref_ids, source_ref
+from poco_migration.refs import ref_ids, ref_sql
 
 STATUSES = ("joined", "winner", "withdrawn")
 
 # The reasons judged before the initiative: final even while the initiative waits.
 BEFORE_INITIATIVE = (UNLINKED,)
+# "mi_initiative_id" is the Xiaomi id of the initiative, where it moved (``ParticipantsMove.judge``).
 RULES = (
     *BEFORE_INITIATIVE,
-    Rule("orphan", lambda row: row["mi_initiative_id"] is None),
-    Rule("invalid_status", lambda row: row["status"] not in STATUSES),
+    Rule("orphan", lambda row: row["mi_initiative_id"].is_(None)),
+    Rule("invalid_status", lambda row: not_in(row["status"], STATUSES)),
     out_of_range("reward_points"),
 )
 
@@ -42,6 +43,7 @@ KEPT = ("joined_at", "reward_points", "status")
 
 class ParticipantsMove(Move):
     domain = "participants"
+    rules = RULES
     stage = schemas.stage_participants
     target = schemas.mi_initiative_participants
     content = ("initiative_id", "mi_account_id", *KEPT)
@@ -72,28 +74,28 @@ class ParticipantsMove(Move):
             .order_by(participants.c.initiative_id, participants.c.user_id)
         )
 
-    def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
-        t, q = schemas.mi_initiatives, schemas.quarantine
-        moved = {ref: mi_id for ref, mi_id in conn.execute(sa.select(t.c.source_ref, t.c.initiative_id))}
-        quarantined: set[str] = set(
-            conn.execute(sa.select(q.c.source_ref).where(q.c.domain == "initiatives")).scalars()
+    def judge(self, req: MoveRequest, landing: Landing) -> sa.Select:
+        """A participant whose initiative is in scope but has neither moved nor been
+        quarantined waits: only the reasons judged before the initiative apply to it."""
+        land, t, q = landing.rows.c, schemas.mi_initiatives, schemas.quarantine
+        ref = ref_sql("initiatives", land.initiative_id)
+        joined = landing.rows.outerjoin(t, t.c.source_ref == ref).outerjoin(
+            q, sa.and_(q.c.domain == "initiatives", q.c.source_ref == ref)
         )
-        for row in rows:
-            ref = initiative_ref(row["initiative_id"])
-            waits = ref not in moved and ref not in quarantined and row["initiative_status"] in IN_SCOPE
-            if waits:
-                reason = first_reason(BEFORE_INITIATIVE, row)
-            else:
-                reason = first_reason(RULES, {**row, "mi_initiative_id": moved.get(ref)})
-            yield {
-                "source_ref": source_ref(self.domain, row["initiative_id"], row["user_id"]),
-                "reason": reason,
-                # A waiting row is neither written nor quarantined: see ``waiting``.
-                "insertable": not waits or reason is not None,
-                "initiative_id": moved.get(ref),
-                "mi_account_id": row["mi_account_id"],
-                **kept(row, KEPT, reason),
-            }
+        row = {**land, "mi_initiative_id": t.c.initiative_id}
+        in_scope = sa.and_(land.initiative_status.is_not(None), land.initiative_status.in_(IN_SCOPE))
+        waits = sa.and_(t.c.initiative_id.is_(None), q.c.source_ref.is_(None), in_scope)
+        reason = sa.case((waits, first_reason(BEFORE_INITIATIVE, row)), else_=first_reason(self.rules, row))
+        return sa.select(
+            land[SEQ],
+            ref_sql(self.domain, land.initiative_id, land.user_id).label("source_ref"),
+            reason.label("reason"),
+            # A waiting row is neither written nor quarantined: see ``waiting``.
+            sa.or_(sa.not_(waits), reason.is_not(None)).label("insertable"),
+            t.c.initiative_id,
+            land.mi_account_id,
+            *kept(land, KEPT, reason),
+        ).select_from(joined)
 
     def waiting(self, conn: Connection, req: MoveRequest) -> str | None:
         """Every participant is in scope, so a staged row that is valid but not insertable is

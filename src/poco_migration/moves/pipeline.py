@@ -1,8 +1,9 @@
 """One move, start to end, in a single target transaction (``run_move``).
 
 1. lock the (domain, market) watermark row, so two runs of the same move queue up;
-2. stream the changed source rows (or all of them for a full move) in chunks, apply
-   the domain's rules, and stage each row with its target values or its quarantine
+2. land the changed source rows (or all of them for a full move) in temporary tables of
+   the target (``landing``), then judge them set-based, in one ``INSERT ... SELECT``: the
+   domain's rules and mapping stage each row with its target values or its quarantine
    reason;
 3. if nothing would change, roll back: a run that finds nothing new writes nothing;
 4. under a savepoint: the ``extract``, ``staged`` and, after the merge, ``reconciled``
@@ -16,10 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, cast
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
@@ -27,8 +27,9 @@ from poco_migration import schemas
 from poco_migration.connections import SharedConnection
 from poco_migration.gates import Gatekeeper
 from poco_migration.moves.bookkeeping import describe, ratio_query, record, save_watermark, write_totals
+from poco_migration.moves.landing import Landing
 from poco_migration.moves.move import Move
-from poco_migration.moves.sql import CHUNK_ROWS, KEYS_PER_QUERY, chunked, dialect_insert, insert_rows
+from poco_migration.moves.sql import KEYS_PER_QUERY, chunked, dialect_insert
 from poco_migration.moves.types import GateFailed, MoveError, MoveRequest, MoveResult
 from poco_migration.plan import Plan
 
@@ -47,7 +48,7 @@ def run_move(move: Move, req: MoveRequest, source: Engine, target_url: URL) -> M
     try:
         with shared.engine.connect() as conn, conn.begin() as tx:
             watermark = _lock(conn, req)
-            new_watermark, result.staged = _stage(move, req, conn, source, None if req.full else watermark)
+            landing, new_watermark, result.staged = _stage(move, req, conn, source, None if req.full else watermark)
             result.changes = move.pending(conn, req)
             held_changed = move.note_held(conn, req)
             nothing_new = not held_changed and not any(v for k, v in result.changes.items() if k != "held")
@@ -61,7 +62,7 @@ def run_move(move: Move, req: MoveRequest, source: Engine, target_url: URL) -> M
                 move.record_quarantine(conn, req, release=False)
                 result.status, result.message = "waiting", f"{describe(result)}\n{waiting}"
             else:
-                _gate_and_merge(move, req, conn, shared, source, result)
+                _gate_and_merge(move, req, conn, shared, source, landing, result)
             if result.status == "moved":
                 save_watermark(conn, req, max(filter(None, (watermark, new_watermark)), default=None))
             record(conn, req, result, started)
@@ -90,60 +91,28 @@ def _lock(conn: Connection, req: MoveRequest) -> dt.datetime | None:
 
 def _stage(
     move: Move, req: MoveRequest, conn: Connection, source: Engine, watermark: dt.datetime | None
-) -> tuple[dt.datetime | None, int]:
-    """Stream the source rows into the stage; return the newest change seen and the row count."""
+) -> tuple[Landing, dt.datetime | None, int]:
+    """Land the source rows, judge them set-based into the stage; return the landing (its
+    temporary tables go with the move's connection), the newest change seen and the number
+    of rows staged."""
     conn.execute(sa.delete(move.stage).where(move.batch(req)))
-    latest = _Latest(move.change_columns, req.as_of)
-    staged_refs: set[str] = set()
     queries = [move.extract(req, watermark)]
     if watermark is not None:
         queries += [move.extract_keys(req, refs) for refs in chunked(_quarantined(conn, req), KEYS_PER_QUERY)]
+    landing = move.landing(queries[0])
     try:
-        with source.connect() as src:
-            for query in queries:
-                rows = latest.watch(src.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query))
-                for chunk in chunked(move.stage_rows(rows, req, conn), CHUNK_ROWS):
-                    # A key seen before is staged once: a quarantined row read again, or a source
-                    # without its key constraint (the extract checkpoint refuses that move, naming it).
-                    fresh = [{**r, "batch_market": req.market} for r in chunk if _first(r["source_ref"], staged_refs)]
-                    insert_rows(conn, move.stage, fresh)
-                    log.info("%s %s: %d rows staged", req.domain, req.market, len(staged_refs))
-    except (sa.exc.SQLAlchemyError, ValueError, TypeError) as exc:
+        landed = landing.fill(conn, source, queries)
+    except (sa.exc.SQLAlchemyError, psycopg.Error, ValueError, TypeError) as exc:
         detail = getattr(exc, "orig", None) or exc
         raise MoveError(
             f"{req.domain} {req.market}: cannot read the POCO source ({source.url.render_as_string()}): "
             f"{type(detail).__name__}: {detail}"
         ) from exc
-    return latest.value, len(staged_refs)
-
-
-def _first(ref: str, seen: set[str]) -> bool:
-    """Whether ``ref`` is seen for the first time (and note it as seen)."""
-    first = ref not in seen
-    seen.add(ref)
-    return first
-
-
-class _Latest:
-    """Follows the newest change timestamp of the rows streaming past: the next watermark.
-
-    A timestamp later than the run itself is not believed: one row dated in the future
-    must not hide every real change after it (it is simply read again next time).
-    """
-
-    def __init__(self, columns: Sequence[str], as_of: dt.datetime) -> None:
-        self.columns = columns
-        self.as_of = as_of
-        self.value: dt.datetime | None = None
-
-    def watch(self, result: sa.CursorResult) -> Iterator[Mapping[str, Any]]:
-        # RowMapping is typed Mapping[str | Column | ..., Any] (what a lookup accepts); its keys are the names.
-        for row in cast("Iterable[Mapping[str, Any]]", result.mappings()):
-            for column in self.columns:
-                seen = row[column]
-                if seen is not None and seen <= self.as_of and (self.value is None or seen > self.value):
-                    self.value = seen
-            yield row
+    columns = [c.name for c in move.stage.columns]
+    conn.execute(move.stage.insert().from_select(columns, move.staged_from(req, landing)))
+    staged = conn.execute(sa.select(sa.func.count()).where(move.batch(req))).scalar_one()
+    log.info("%s %s: %d rows landed, %d staged", req.domain, req.market, landed, staged)
+    return landing, landing.latest(conn, move.change_columns, req.as_of), staged
 
 
 def _quarantined(conn: Connection, req: MoveRequest) -> list[str]:
@@ -161,22 +130,16 @@ def _gate_and_merge(
     conn: Connection,
     shared: SharedConnection,
     source: Engine,
+    landing: Landing,
     result: MoveResult,
 ) -> None:
     gate = Gatekeeper(shared, result.move_id, source.url)
     parameters = gate_parameters(req.plan)
     try:
         savepoint = conn.begin_nested()
-        # The whole market's in-scope source, not only the batch: its thresholds are
-        # shares of the market, like the quarantine ratio, not of one day's changes.
-        extract = move.extract(req, None).where(move.in_scope())
-        if held := move.held_refs(conn, req):
-            # Moved, then invalid on POCO: held where they are, not quarantined, so not a
-            # share of this move's defects (as they are not in the quarantine ratio either).
-            extract = extract.where(move.ref_sql().not_in(held))
-        result.checkpoints.append(
-            gate.check("extract", [(f"{move.domain}.extract", extract)], parameters, database="source")
-        )
+        extract = _extract_rows(move, req, move.held_refs(conn, req), landing)
+        database = "target" if req.full else "source"
+        result.checkpoints.append(gate.check("extract", [(f"{move.domain}.extract", extract)], parameters, database))
         if result.checkpoints[-1].success:
             result.checkpoints.append(
                 gate.check("staged", [(f"{move.domain}.staged", move.staged_rows(req))], parameters)
@@ -196,6 +159,23 @@ def _gate_and_merge(
     finally:
         gate.close()
     result.message = describe(result)
+
+
+def _extract_rows(move: Move, req: MoveRequest, held: list[str], landing: Landing) -> sa.Select:
+    """What the extract checkpoint validates: the whole market's in-scope source, not only
+    the batch (its thresholds are shares of the market, like the quarantine ratio, not of
+    one day's changes). A full move landed exactly those rows: it validates its landed copy
+    in the target, and the source is read once for the whole move; a sync landed its changes
+    only, and the checkpoint reads the market in the source. Rows moved, then invalid on
+    POCO are held where they are, not quarantined: not a share of this move's defects (as
+    they are not in the quarantine ratio either)."""
+    if req.full:
+        land = landing.rows.c
+        rows = sa.select(*(land[name] for name in landing.source_columns)).where(move.in_scope(land))
+        ref = move.ref_sql(land)
+    else:
+        rows, ref = move.extract(req, None).where(move.in_scope()), move.ref_sql()
+    return rows.where(ref.not_in(held)) if held else rows
 
 
 def gate_parameters(plan: Plan) -> dict[str, float]:

@@ -9,7 +9,6 @@ credited so far; it is written in the same transaction as the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -17,15 +16,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from poco_migration import schemas
+from poco_migration.moves.landing import SEQ, Landing
 from poco_migration.moves.move import Move
-from poco_migration.moves.rules import INT32_MAX, UNLINKED, Rule, first_reason, out_of_range
+from poco_migration.moves.rules import INT32_MAX, UNLINKED, Row, Rule, first_reason, kept, out_of_range
 from poco_migration.moves.sql import dialect_insert, market_expr
 from poco_migration.moves.types import MoveRequest
-from poco_migration.refs import adjustment_ref, opening_ref_sql, source_ref
+from poco_migration.refs import adjustment_ref, opening_ref_sql, ref_sql
 
+# "credit" is the balance converted at the market's rate (``PointsMove.judge`` adds it).
 RULES = (
     UNLINKED,
-    Rule("invalid_balance", lambda row: row["balance"] is None),
+    Rule("invalid_balance", lambda row: row["balance"].is_(None)),
     Rule("negative_balance", lambda row: row["balance"] < 0),
     out_of_range("credit"),
 )
@@ -69,6 +70,7 @@ def credit_fits(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnEleme
 
 class PointsMove(Move):
     domain = "points"
+    rules = RULES
     stage = schemas.stage_points
     target = ledger
     change_columns = ("updated_at", "user_updated_at")
@@ -90,25 +92,26 @@ class PointsMove(Move):
             .order_by(accounts.c.user_id)
         )
 
-    def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
-        rate = req.plan.market(req.market).conversion_rate
-        for row in rows:
-            credit = None if row["balance"] is None else convert(row["balance"], rate)
-            reason = first_reason(RULES, {**row, "credit": credit})
-            yield {
-                "source_ref": source_ref(self.domain, row["user_id"]),
-                "reason": reason,
-                "insertable": row["balance"] != 0,
-                "user_id": row["user_id"],
-                "mi_account_id": row["mi_account_id"],
-                "balance": row["balance"],
-                "credit": None if reason else credit,
-                "expires_at": row["expires_at"],
-                "observed_at": row["updated_at"],
-            }
+    def judge(self, req: MoveRequest, landing: Landing) -> sa.Select:
+        land = landing.rows.c
+        row = {**land, "credit": converted(land.balance, req.plan.market(req.market).conversion_rate)}
+        reason = first_reason(self.rules, row)
+        return sa.select(
+            land[SEQ],
+            ref_sql(self.domain, land.user_id).label("source_ref"),
+            reason.label("reason"),
+            sa.or_(land.balance.is_(None), land.balance != 0).label("insertable"),
+            land.user_id,
+            land.mi_account_id,
+            land.balance,
+            *kept(row, ("credit",), reason),
+            land.expires_at,
+            land.updated_at.label("observed_at"),
+        )
 
-    def in_scope(self) -> sa.ColumnElement[bool]:
-        return sa.or_(accounts.c.balance != 0, accounts.c.balance.is_(None))
+    def in_scope(self, row: Row | None = None) -> sa.ColumnElement[bool]:
+        balance = self._row(row)["balance"]
+        return sa.or_(balance != 0, balance.is_(None))
 
     def staged_rows(self, req: MoveRequest) -> sa.Select:
         """The batch, with each credit as the gate recomputes it in SQL, exactly."""
@@ -123,15 +126,20 @@ class PointsMove(Move):
         return self._balance()
 
     def drifted(self) -> sa.ColumnElement[bool]:
-        """The bookkeeping or the ledger itself no longer sums to the converted balance."""
-        return sa.or_(self._balance(), self.ledger_sum() != self.stage.c.credit)
+        """The bookkeeping or the ledger itself no longer sums to the converted balance (on the
+        balance and the ledger sum ``reconciled_from`` joins)."""
+        credit = self.stage.c.credit
+        return sa.or_(balances.c.credited != credit, self.ledger_sum() != credit)
 
     def ledger_sum(self) -> sa.ColumnElement[int]:
         """The staged user's ledger sum; reads ``LEDGER_SUMS``, joined in by ``reconciled_from``."""
         return sa.func.coalesce(LEDGER_SUMS.c.total, 0)
 
     def reconciled_from(self) -> sa.FromClause:
-        return self.stage.outerjoin(LEDGER_SUMS, LEDGER_SUMS.c.owner == self.stage.c.source_ref)
+        s = self.stage
+        return s.outerjoin(LEDGER_SUMS, LEDGER_SUMS.c.owner == s.c.source_ref).outerjoin(
+            balances, balances.c.user_id == s.c.user_id
+        )
 
     def merge(self, conn: Connection, req: MoveRequest, move_id: str) -> None:
         s = self.stage
@@ -207,7 +215,7 @@ class PointsMove(Move):
                 sa.func.coalesce(sa.func.sum(s.c.credit), 0),
                 sa.func.coalesce(sa.func.sum(self.ledger_sum()), 0),
             )
-            .select_from(self.reconciled_from().outerjoin(balances, balances.c.user_id == s.c.user_id))
+            .select_from(self.reconciled_from())
             .where(staged_valid)
         )
         target_balance, staged_credit, ledger_credit = conn.execute(target_sums).tuples().one()

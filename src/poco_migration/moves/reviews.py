@@ -8,18 +8,27 @@ takes whole groups: every review of a group in which anything changed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from poco_migration import schemas
+from poco_migration.moves.landing import SEQ, Landing
 from poco_migration.moves.move import Move
-from poco_migration.moves.rules import UNLINKED, Rule, first_reason, invalid_text, kept, out_of_range
+from poco_migration.moves.rules import (
+    UNLINKED,
+    Row,
+    Rule,
+    first_reason,
+    invalid_text,
+    kept,
+    not_in,
+    out_of_range,
+    python_whitespace,
+)
 from poco_migration.moves.sql import at_or_after, changed_since, market_expr
 from poco_migration.moves.types import MoveRequest
-from poco_migration.refs import ref_ids, source_ref
+from poco_migration.refs import ref_ids, ref_sql
 
 DUPLICATE = "duplicate"  # judged per group of an author's reviews of a SKU, after RULES
 STATUSES = ("published", "hidden", "pending", "deleted")
@@ -28,10 +37,10 @@ STATUS_MAP = {"published": "published", "hidden": "hidden", "pending": "pending"
 
 RULES = (
     UNLINKED,
-    Rule("unmapped_product", lambda row: row["mi_product_id"] is None),
-    Rule("invalid_rating", lambda row: row["rating"] is None or not 1 <= row["rating"] <= 5),
-    Rule("empty_body", lambda row: not (row["body"] or "").strip()),
-    Rule("invalid_status", lambda row: row["status"] not in STATUSES),
+    Rule("unmapped_product", lambda row: row["mi_product_id"].is_(None)),
+    Rule("invalid_rating", lambda row: sa.or_(row["rating"].is_(None), sa.not_(row["rating"].between(1, 5)))),
+    Rule("empty_body", lambda row: sa.func.coalesce(sa.func.trim(row["body"], python_whitespace()), "") == ""),
+    Rule("invalid_status", lambda row: not_in(row["status"], STATUSES)),
     invalid_text("title", "body", "language"),
     out_of_range("helpful_votes"),
 )
@@ -40,13 +49,10 @@ reviews, users, products = schemas.poco_reviews, schemas.poco_users, schemas.poc
 KEPT = ("rating", "title", "body", "language", "helpful_votes", "created_at", "updated_at")
 
 
-def normalised_body(body: str) -> str:
-    """What makes two bodies "the same" for the duplicate rule: trimmed and case-folded."""
-    return body.strip().casefold()
-
-
 class ReviewsMove(Move):
     domain = "reviews"
+    rules = RULES
+    folded = "body"
     stage = schemas.stage_reviews
     target = schemas.mi_reviews
     content = ("mi_account_id", "mi_product_id", "status", *KEPT)
@@ -85,30 +91,37 @@ class ReviewsMove(Move):
         ids = [ref_ids(ref)[0] for ref in refs]
         return self._source(req).where(self._groups_where(sibling.c.review_id.in_(ids), sibling))
 
-    def stage_rows(self, rows: Iterable[Mapping[str, Any]], req: MoveRequest, conn: Connection) -> Iterator[dict]:
-        group: tuple[Any, Any] | None = None
-        originals: set[str] = set()
-        for row in rows:
-            if (row["user_id"], row["sku"]) != group:
-                group, originals = (row["user_id"], row["sku"]), set()
-            reason = first_reason(RULES, row)
-            live = row["status"] != "deleted"
-            if reason is None and live:
-                body = normalised_body(row["body"])
-                reason = DUPLICATE if body in originals else None
-                originals.add(body)
-            yield {
-                "source_ref": source_ref(self.domain, row["review_id"]),
-                "reason": reason,
-                "insertable": live,
-                "mi_account_id": row["mi_account_id"],
-                "mi_product_id": row["mi_product_id"],
-                "status": STATUS_MAP.get(row["status"]),
-                **kept(row, KEPT, reason),
-            }
+    def judge(self, req: MoveRequest, landing: Landing) -> sa.Select:
+        """The rules, then the duplicate rule: a live review whose body folds to that of an
+        earlier valid live review of the same author and SKU (source order) is a duplicate."""
+        land = landing.rows.c
+        base = first_reason(self.rules, land)
+        live = sa.or_(land.status.is_(None), land.status != "deleted")
+        ruled = sa.select(
+            *land, base.label("base_reason"), live.label("live"), landing.fold_key().label("fold")
+        ).select_from(landing.joined())
+        rows = ruled.subquery()
+        candidate = sa.and_(rows.c.base_reason.is_(None), rows.c.live)
+        nth = sa.func.row_number().over(
+            partition_by=(rows.c.user_id, rows.c.sku, rows.c.fold, candidate), order_by=rows.c[SEQ]
+        )
+        marked = sa.select(rows, sa.and_(candidate, nth > 1).label("repeated")).subquery()
+        reason = sa.case((marked.c.repeated, DUPLICATE), else_=marked.c.base_reason)
+        status = sa.case(*((marked.c.status == poco, mi) for poco, mi in STATUS_MAP.items()), else_=sa.null())
+        return sa.select(
+            marked.c[SEQ],
+            ref_sql(self.domain, marked.c.review_id).label("source_ref"),
+            reason.label("reason"),
+            marked.c.live.label("insertable"),
+            marked.c.mi_account_id,
+            marked.c.mi_product_id,
+            status.label("status"),
+            *kept(marked.c, KEPT, reason),
+        )
 
-    def in_scope(self) -> sa.ColumnElement[bool]:
-        return sa.or_(reviews.c.status != "deleted", reviews.c.status.is_(None))
+    def in_scope(self, row: Row | None = None) -> sa.ColumnElement[bool]:
+        status = self._row(row)["status"]
+        return sa.or_(status != "deleted", status.is_(None))
 
 
 MOVE = ReviewsMove()

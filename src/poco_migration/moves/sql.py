@@ -57,13 +57,14 @@ def dialect_insert(conn: Connection, table: sa.Table) -> Any:
 
 
 def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert: COPY on PostgreSQL, one batched executemany elsewhere."""
+    """Bulk insert of rows that name the same columns (the others take their defaults):
+    COPY on PostgreSQL, one batched executemany elsewhere."""
     if not rows:
         return
     if conn.dialect.name != "postgresql":
         conn.execute(table.insert(), rows)
         return
-    columns = [c.name for c in table.columns]
+    columns = list(rows[0])
     driver = conn.connection.driver_connection
     assert driver is not None  # a checked-out connection always has its DBAPI connection
     cursor = driver.cursor()
@@ -72,4 +73,4 @@ def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     )
     with cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row([row.get(c) for c in columns])
+            copy.write_row([row[c] for c in columns])

@@ -1,6 +1,6 @@
 """The benchmark: ``python -m poco_migration_tools.bench`` (README, "Performance").
 
-Throughput of the moves against COPY and the naive ways at each size
+Throughput of the moves (full and incremental) against COPY and dlt at each size
 (``throughput``), or with ``--scale-out`` the bulk DAG on a real scheduler with one
 and two workers (``scale_out``); results in ``bench/results.json`` and its plot. With
 ``--audit`` the independent audit's rows/s on clean moves (``audit``), in ``bench/audit.json``.
@@ -26,7 +26,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pg-url", default=os.environ.get("POCO_BENCH_PG_URL", DEFAULT_PG_URL))
     parser.add_argument("--sizes", default="100000,1000000,5000000", help="comma-separated source row counts")
     parser.add_argument("--domains", default=",".join(BENCH_DOMAINS))
-    parser.add_argument("--naive-sample", type=int, default=20_000, help="rows the naive paths are timed on")
     parser.add_argument("--out", type=Path, default=PROJECT / "bench", help="where results.json and throughput.png go")
     parser.add_argument("--database-prefix", default="poco_bench")
     parser.add_argument("--no-rehearsal", dest="rehearsal", action="store_false")
@@ -47,7 +46,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         pg_url=args.pg_url,
         sizes=tuple(int(n) for n in args.sizes.split(",")),
         domains=tuple(args.domains.split(",")),
-        naive_sample=args.naive_sample,
         out_dir=args.out,
         database_prefix=args.database_prefix,
         rehearsal=args.rehearsal,

@@ -1,17 +1,20 @@
-"""Throughput: this project's moves against PostgreSQL's own COPY and the naive ways.
+"""Throughput: this project's moves against PostgreSQL's own COPY and against dlt.
 
 For reviews and for points at each size, against one PostgreSQL server, in
-throw-away databases of its own:
+throw-away databases of its own, every path timed on all the rows (nothing
+extrapolated):
 
 - ``copy``: the physical limit, the rows of the move's source query piped from the
   source's ``COPY (...) TO STDOUT`` into ``COPY ... FROM STDIN`` of an unindexed
   table in the target (psycopg 3 ``cursor.copy``, binary format, no Python per row);
-- ``pandas_to_sql`` and ``sqlalchemy_per_row``: what one would write without this
-  project (``read_sql`` + ``to_sql``; one ``INSERT`` per row in one transaction), on a
-  sample of rows whose rate is extrapolated (``extrapolated`` says so);
+- ``dlt``: the peer, what one would write today instead of this project: dlt's
+  ``sql_database`` source on its ``pyarrow`` backend, reading the same query (as a view
+  of the source) and merging it into the target on the domain's key (``peer``);
 - ``move``: this project's full move (extract, rules, stage, the GX checkpoints, the
   merge, the reconciliation, the bookkeeping) through ``run_move``, as the cutover's
-  ``final_sync`` task runs it, on an empty target.
+  ``final_sync`` task runs it, on an empty target;
+- ``incremental``: then 1 % of the market's source rows changed (``CHANGE_SQL``) and the
+  next sync, a move that is not full, with a later "as of", through ``run_move`` too.
 
 Each measurement runs in a child process of its own (``spawn``), so that its peak
 memory (``ru_maxrss``) is its own. Then the DAG files' parse time as the
@@ -23,6 +26,7 @@ to JSON and to a PNG plot of throughput against rows.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import json
 import multiprocessing
 import os
@@ -41,20 +45,27 @@ from typing import Any
 import sqlalchemy as sa
 
 from poco_migration.config_files import PROJECT
+from poco_migration_tools.bench import peer
 from poco_migration_tools.local_airflow import airflow_uri
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BENCH_DOMAINS = ("reviews", "points")
 MARKET = "IT"
-# Every generated row is older than this: the move's "as of" (its logical date).
+# Every generated row is older than this: the full move's "as of" (its logical date).
 AS_OF = dt.datetime(2024, 12, 1)
-# The targets of issue #8, as ratios in one run, at REFERENCE_ROWS rows.
+# The next day's sync, after 1 % of the rows changed just before AS_OF.
+SYNC_AS_OF = AS_OF + dt.timedelta(days=1)
+CHANGED_AT = AS_OF - dt.timedelta(minutes=1)
+# The targets of issue #14, as ratios in one run, at REFERENCE_ROWS rows (the rows/s
+# ratio is the largest size's over REFERENCE_ROWS', the memory growth largest over smallest).
 REFERENCE_ROWS = 1_000_000
 TARGETS = {
-    "move_over_copy_min": 0.5,
-    "move_over_naive_min": 20.0,
+    "move_over_copy_min": 0.25,
+    "move_over_dlt_min": 2.0,
+    "rows_per_second_5m_over_1m_min": 1.0,
     "memory_growth_max": 1.5,
-    "checkpoint_seconds_max": 10.0,
+    "checkpoint_seconds_max": 8.0,
+    "incremental_over_full_max": 0.05,
     "dag_parse_seconds_max": 0.5,
     "rehearsal_seconds_max": 300.0,
 }
@@ -90,6 +101,15 @@ SELECT g, CASE WHEN g % 1000 = 0 THEN -5 WHEN g % 250 = 0 THEN 0 ELSE 1 + g % 20
        timestamp '2024-06-01' + (g % 86400) * interval '1 second'
 FROM generate_series(1, :rows) AS g
 """
+# What changes before the next sync: every 100th row of the market (1 %), dated just
+# before AS_OF, with new content. Each row stays as valid or as defective as it was (a
+# review gets one more helpful vote, a positive balance one more point), so that the
+# sync's changes are updates of rows already moved and can be counted from the generator.
+CHANGE_SQL = {
+    "reviews": "UPDATE poco_reviews SET helpful_votes = helpful_votes + 1, updated_at = :at WHERE review_id % 100 = 0",
+    "points": "UPDATE poco_points_accounts SET balance = CASE WHEN balance > 0 THEN balance + 1 ELSE balance END, "
+    "updated_at = :at WHERE user_id % 100 = 0",
+}
 
 
 @dataclass(frozen=True)
@@ -97,7 +117,6 @@ class BenchConfig:
     pg_url: str = DEFAULT_PG_URL
     sizes: tuple[int, ...] = (100_000, 1_000_000, 5_000_000)
     domains: tuple[str, ...] = BENCH_DOMAINS
-    naive_sample: int = 20_000
     out_dir: Path = PROJECT / "bench"
     database_prefix: str = "poco_bench"
     rehearsal: bool = True
@@ -164,8 +183,7 @@ def recreate_database(pg_url: str, url: str, create: bool = True) -> None:
     database = sa.make_url(url).database
     assert database is not None, f"{url} names no database"
     name = sql.Identifier(database)
-    admin = sa.make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(libpq_url(pg_url), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
         if create:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
@@ -193,6 +211,15 @@ def generate(source_url: str, domain: str, rows: int) -> dict[str, Any]:
     return {"rows": rows, "users": users, "seconds": time.perf_counter() - began}
 
 
+def change_rows(source_url: str, domain: str) -> int:
+    """Change 1 % of the market's source rows (``CHANGE_SQL``), as POCO would between two syncs."""
+    engine = sa.create_engine(source_url)
+    with engine.begin() as conn:
+        changed = conn.execute(sa.text(CHANGE_SQL[domain]), {"at": CHANGED_AT}).rowcount
+    engine.dispose()
+    return changed
+
+
 def reset_target(target_url: str) -> None:
     """An empty Xiaomi target with its bookkeeping, as before a market's first move."""
     from poco_migration import schemas
@@ -214,6 +241,19 @@ def source_query(domain: str) -> sa.Select:
     return MOVES[domain].extract(MoveRequest(domain, MARKET, load_plan(), AS_OF, full=True), None)
 
 
+def literal_sql(query: sa.Select) -> str:
+    """The query as PostgreSQL text with its parameters inlined, for statements that take no
+    parameters (``COPY (...) TO STDOUT``, ``CREATE VIEW``)."""
+    from sqlalchemy.dialects import postgresql
+
+    return str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL as psycopg itself takes it."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def unindexed_table(name: str, query: sa.Select) -> sa.Table:
     """A table shaped like the query's rows, with no key and no index."""
     return sa.Table(name, sa.MetaData(), *(sa.Column(c.name, c.type) for c in query.selected_columns))
@@ -232,12 +272,10 @@ def measure_copy(domain: str, source_url: str, target_url: str) -> dict:
     target = sa.create_engine(target_url)
     table.drop(target, checkfirst=True)
     table.create(target)
-    compiled = str(query.compile(dialect=target.dialect, compile_kwargs={"literal_binds": True}))
-    read = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(sql.SQL(compiled))
+    read = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(sql.SQL(literal_sql(query)))
     write = sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table.name))
-    plain = {u: sa.make_url(u).set(drivername="postgresql").render_as_string(False) for u in (source_url, target_url)}
     began = time.perf_counter()
-    with psycopg.connect(plain[source_url]) as src, psycopg.connect(plain[target_url]) as dst:
+    with psycopg.connect(libpq_url(source_url)) as src, psycopg.connect(libpq_url(target_url)) as dst:
         with src.cursor().copy(read) as out, dst.cursor().copy(write) as into:
             for block in out:
                 into.write(block)
@@ -250,49 +288,44 @@ def measure_copy(domain: str, source_url: str, target_url: str) -> dict:
     return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds}
 
 
-def measure_pandas(domain: str, source_url: str, target_url: str, sample: int) -> dict:
-    """``read_sql`` + ``to_sql`` of a sample of the rows."""
-    import pandas as pd
+def measure_dlt(domain: str, source_url: str, target_url: str) -> dict:
+    """dlt's load of the same rows: the move's source query as a view of the source, merged
+    on the key. The view goes afterwards: it would keep ``generate`` from dropping the tables."""
+    import psycopg
+    from psycopg import sql
 
-    query = source_query(domain).limit(sample)
-    source, target = sa.create_engine(source_url), sa.create_engine(target_url)
-    name = f"bench_pandas_{domain}"
-    began = time.perf_counter()
-    with source.connect() as src:
-        frame = pd.read_sql(query, src)
-    frame.to_sql(name, target, if_exists="replace", index=False)
-    seconds = time.perf_counter() - began
-    sa.Table(name, sa.MetaData()).drop(target, checkfirst=True)
-    return {"rows": len(frame), "seconds": seconds, "rows_per_second": len(frame) / seconds}
-
-
-def measure_per_row(domain: str, source_url: str, target_url: str, sample: int) -> dict:
-    """One SQLAlchemy ``INSERT`` per row, all in one transaction."""
-    query = source_query(domain).limit(sample)
-    table = unindexed_table(f"bench_rows_{domain}", query)
-    source, target = sa.create_engine(source_url), sa.create_engine(target_url)
-    table.drop(target, checkfirst=True)
-    table.create(target)
-    rows = 0
-    began = time.perf_counter()
-    with source.connect() as src, target.begin() as dst:
-        for row in src.execute(query).mappings():
-            dst.execute(table.insert().values(**row))
-            rows += 1
-    seconds = time.perf_counter() - began
-    table.drop(target)
-    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds}
+    view = f"bench_dlt_{domain}"
+    with psycopg.connect(libpq_url(source_url), autocommit=True) as conn:
+        query = sql.SQL(literal_sql(source_query(domain)))
+        conn.execute(sql.SQL("CREATE VIEW {} AS {}").format(sql.Identifier(view), query))
+        try:
+            return peer.load(source_url, target_url, view, peer.KEYS[domain])
+        finally:
+            conn.execute(sql.SQL("DROP VIEW {}").format(sql.Identifier(view)))
 
 
 def measure_move(domain: str, rows: int, profile_to: str | None) -> dict:
     """The full move of the market, through ``run_move`` as the cutover's final sync calls it."""
+    moved = timed_move(domain, AS_OF, profile_to, full=True)
+    return {"rows": rows, "rows_per_second": rows / moved["seconds"], **moved}
+
+
+def measure_incremental(domain: str, profile_to: str | None) -> dict:
+    """The next day's sync after ``change_rows``: a move that is not full, from the watermark
+    the full move left, through ``run_move`` like the full one."""
+    return timed_move(domain, SYNC_AS_OF, profile_to, full=False)
+
+
+def timed_move(domain: str, as_of: dt.datetime, profile_to: str | None, *, full: bool) -> dict:
+    """One move of the market against the configured connections: its time, outcome and
+    checkpoints, and with ``profile_to`` a pyinstrument profile of it written there."""
     from poco_migration.connections import SOURCE_CONN_ID, TARGET_CONN_ID, engine_for, sqlalchemy_url
     from poco_migration.moves import MOVES
     from poco_migration.moves.pipeline import run_move
     from poco_migration.moves.types import MoveRequest
     from poco_migration.plan import load_plan
 
-    request = MoveRequest(domain, MARKET, load_plan(), AS_OF, run_id="bench", full=True)
+    request = MoveRequest(domain, MARKET, load_plan(), as_of, run_id="bench", full=full)
     source, target = engine_for(SOURCE_CONN_ID), sqlalchemy_url(TARGET_CONN_ID)
     profiler = None
     if profile_to:
@@ -309,9 +342,7 @@ def measure_move(domain: str, rows: int, profile_to: str | None) -> dict:
         Path(profile_to).write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
     gates = {c.stage: round(c.seconds, 3) for c in result.checkpoints}
     return {
-        "rows": rows,
         "seconds": seconds,
-        "rows_per_second": rows / seconds,
         "status": result.status,
         "staged": result.staged,
         "changes": result.changes,
@@ -352,30 +383,32 @@ def bench_size(config: BenchConfig, domain: str, rows: int, say: Callable[[str],
     reset_target(target_url)
     copy = in_child(measure_copy, domain, source_url, target_url)
     say(f"  copy    {copy['rows_per_second']:>12,.0f} rows/s ({copy['seconds']:.1f}s)")
-    sample = min(rows, config.naive_sample)
-    naive = {
-        "pandas_to_sql": in_child(measure_pandas, domain, source_url, target_url, sample),
-        "sqlalchemy_per_row": in_child(measure_per_row, domain, source_url, target_url, sample),
-    }
-    for name, measured in naive.items():
-        measured["extrapolated"] = sample < rows
-        say(f"  {name:<19} {measured['rows_per_second']:>12,.0f} rows/s (on {measured['rows']:,} rows)")
-    profile = str(config.out_dir / f"profile_{domain}_{rows}.txt") if config.profile else None
+    # A dlt home of its own per load: no pipeline state from another size's load.
+    with tempfile.TemporaryDirectory(prefix="poco-bench-dlt-") as home, environment(**peer.environment(home)):
+        dlt = in_child(measure_dlt, domain, source_url, target_url)
+    say(f"  dlt     {dlt['rows_per_second']:>12,.0f} rows/s ({dlt['seconds']:.1f}s, peak {dlt['peak_rss_mb']:.0f} MB)")
+    profile = str(config.out_dir / f"profile_{domain}_{rows}") if config.profile else None
     with environment(AIRFLOW_CONN_POCO_SOURCE=airflow_uri(source_url), AIRFLOW_CONN_MI_TARGET=airflow_uri(target_url)):
-        move = in_child(measure_move, domain, rows, profile)
-    say(
-        f"  move    {move['rows_per_second']:>12,.0f} rows/s ({move['seconds']:.1f}s, checkpoints "
-        f"{move['checkpoint_seconds']:.1f}s, peak {move['peak_rss_mb']:.0f} MB, {move['status']})"
-    )
+        move = in_child(measure_move, domain, rows, profile and f"{profile}.txt")
+        say(
+            f"  move    {move['rows_per_second']:>12,.0f} rows/s ({move['seconds']:.1f}s, checkpoints "
+            f"{move['checkpoint_seconds']:.1f}s, peak {move['peak_rss_mb']:.0f} MB, {move['status']})"
+        )
+        changed = change_rows(source_url, domain)
+        incremental = in_child(measure_incremental, domain, profile and f"{profile}_incremental.txt")
+    incremental["changed_rows"] = changed
+    say(f"  incremental ({changed:,} rows changed) {incremental['seconds']:.1f}s, {incremental['status']}")
     return {
         "rows": rows,
         "generated": generated,
         "copy": copy,
-        **naive,
+        "dlt": dlt,
         "move": move,
+        "incremental": incremental,
         "ratios": {
             "move_over_copy": ratio(move["rows_per_second"], copy["rows_per_second"]),
-            **{f"move_over_{k}": ratio(move["rows_per_second"], v["rows_per_second"]) for k, v in naive.items()},
+            "move_over_dlt": ratio(move["rows_per_second"], dlt["rows_per_second"]),
+            "incremental_over_full": ratio(incremental["seconds"], move["seconds"]),
         },
     }
 
@@ -412,22 +445,38 @@ def evaluate(results: dict[str, list[dict]], dag_parse: dict, rehearsal: dict | 
     targets: dict[str, Any] = {}
     for domain, sizes in results.items():
         ref = next((s for s in sizes if s["rows"] == REFERENCE_ROWS), sizes[-1])
-        naive = min(ref["ratios"]["move_over_pandas_to_sql"], ref["ratios"]["move_over_sqlalchemy_per_row"])
-        growth = ratio(sizes[-1]["move"]["peak_rss_mb"], sizes[0]["move"]["peak_rss_mb"])
+        smallest, largest = min(sizes, key=_rows), max(sizes, key=_rows)
         observed = {
-            "move_over_copy_min": ref["ratios"]["move_over_copy"],
-            "move_over_naive_min": naive,
-            "memory_growth_max": growth,
-            "checkpoint_seconds_max": ref["move"]["checkpoint_seconds"],
+            "move_over_copy_min": (ref["ratios"]["move_over_copy"], ref["rows"]),
+            "move_over_dlt_min": (ref["ratios"]["move_over_dlt"], ref["rows"]),
+            "rows_per_second_5m_over_1m_min": _scaling(ref, largest),
+            "memory_growth_max": (
+                ratio(largest["move"]["peak_rss_mb"], smallest["move"]["peak_rss_mb"]),
+                f"{smallest['rows']}..{largest['rows']}",
+            ),
+            "checkpoint_seconds_max": (ref["move"]["checkpoint_seconds"], ref["rows"]),
+            "incremental_over_full_max": (ref["ratios"]["incremental_over_full"], ref["rows"]),
         }
-        for name, value in observed.items():
-            at = f"{sizes[0]['rows']}..{sizes[-1]['rows']}" if name == "memory_growth_max" else ref["rows"]
+        for name, (value, at) in observed.items():
             targets[f"{domain}.{name}"] = _verdict(name, value, at)
     targets["dag_parse_seconds_max"] = _verdict("dag_parse_seconds_max", dag_parse["seconds"], None)
     if rehearsal is not None:
         seconds = rehearsal["seconds"] if rehearsal["exit_code"] == 0 else None  # a failed one has no time to compare
         targets["rehearsal_seconds_max"] = _verdict("rehearsal_seconds_max", seconds, None)
     return targets
+
+
+def _rows(size: dict) -> int:
+    return int(size["rows"])
+
+
+def _scaling(ref: dict, largest: dict) -> tuple[float | None, str | None]:
+    """The move's rows/s at the largest size over its rows/s at REFERENCE_ROWS: only when both
+    ran, the largest above the reference (else nothing observed, and the target not met)."""
+    if ref["rows"] != REFERENCE_ROWS or largest["rows"] <= REFERENCE_ROWS:
+        return None, None
+    scaled = ratio(largest["move"]["rows_per_second"], ref["move"]["rows_per_second"])
+    return scaled, f"{ref['rows']}..{largest['rows']}"
 
 
 def _verdict(name: str, value: float | None, at: Any) -> dict[str, Any]:
@@ -460,8 +509,10 @@ def run(config: BenchConfig, say: Callable[[str], None] = print) -> dict[str, An
         "config": {
             "sizes": list(config.sizes),
             "domains": list(config.domains),
-            "naive_sample_rows": config.naive_sample,
             "market": MARKET,
+            "as_of": AS_OF,
+            "sync_as_of": SYNC_AS_OF,
+            "dlt": importlib.metadata.version("dlt"),
         },
         "method": __doc__,
         "results": results,
@@ -493,7 +544,7 @@ def plot(results: dict[str, list[dict]], path: Path) -> None:
     figure, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.5), squeeze=False)
     for axis, (domain, sizes) in zip(axes[0], results.items(), strict=True):
         rows = [s["rows"] for s in sizes]
-        for method in ("copy", "move", "pandas_to_sql", "sqlalchemy_per_row"):
+        for method in ("copy", "dlt", "move"):
             axis.plot(rows, [s[method]["rows_per_second"] for s in sizes], marker="o", label=method)
         axis.set(xscale="log", yscale="log", xlabel="source rows", ylabel="rows / s", title=domain)
         axis.grid(True, which="both", alpha=0.3)
