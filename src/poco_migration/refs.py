@@ -31,10 +31,11 @@ def source_ref(domain: str, *keys: Any) -> str:
 
 
 def ref_sql(domain: str, *keys: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
-    """``source_ref`` in SQL, from the key columns."""
+    """``source_ref`` in SQL, from the key columns; a NULL key spelled as ``source_ref`` spells
+    it (``None``), so that a source that lost its key constraint stays named, and refused."""
     ref: sa.ColumnElement[str] = sa.literal(PREFIXES[domain], sa.Text)
     for n, key in enumerate(keys):
-        ref = (ref + ":" if n else ref) + sa.cast(key, sa.Text)
+        ref = (ref + ":" if n else ref) + sa.func.coalesce(sa.cast(key, sa.Text), str(None))
     return ref
 
 

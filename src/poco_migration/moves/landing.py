@@ -67,10 +67,13 @@ def _ascii_fold_postgresql(element: ascii_fold, compiler: Any, **kw: Any) -> str
     return f'lower(({trimmed}) COLLATE "C")'
 
 
-def _wide(type_: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
-    """The landing's type for a source column: integers as 64-bit, strings as text."""
+def _wide(type_: sa.types.TypeEngine[Any], exact: bool) -> sa.types.TypeEngine[Any]:
+    """The landing's type for a source column: strings as text; integers as 64-bit, or where
+    the rows come through Python into PostgreSQL (a SQLite source holds 1e20 or 7.5 in an
+    integer column) as numeric, so that the rules judge such a number instead of COPY
+    refusing the whole market. SQLite's own landing keeps any value as it is."""
     if isinstance(type_, sa.Integer):
-        return sa.BigInteger()
+        return sa.Numeric() if exact else sa.BigInteger()
     if isinstance(type_, sa.String):
         return sa.Text()
     return type_
@@ -85,16 +88,24 @@ class Landing:
     folds: sa.Table
     text_columns: tuple[str, ...]
     folded: str | None
+    piped: bool
 
     @classmethod
-    def for_query(cls, domain: str, query: sa.Select, text_columns: Sequence[str], folded: str | None) -> Landing:
+    def for_query(
+        cls, domain: str, query: sa.Select, rules: tuple[Sequence[str], str | None], dialects: tuple[str, str]
+    ) -> Landing:
+        """The landing of ``query``'s rows for a domain whose rules check the text of some
+        columns and fold one (``rules``), from a source into a target (their ``dialects``)."""
+        text_columns, folded = rules
+        piped = dialects == ("postgresql", "postgresql")
+        exact = dialects[1] == "postgresql" and not piped
         metadata = sa.MetaData()
         seq = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite's rowid is its INTEGER key
         rows = sa.Table(
             f"poco_migration_land_{domain}",
             metadata,
             sa.Column(SEQ, seq, primary_key=True, autoincrement=True),
-            *(sa.Column(c.name, _wide(c.type)) for c in query.selected_columns),
+            *(sa.Column(c.name, _wide(c.type, exact)) for c in query.selected_columns),
             sa.Column(UNSTORABLE, sa.Boolean, nullable=False, server_default=sa.text("false")),
             prefixes=["TEMPORARY"],
         )
@@ -105,7 +116,7 @@ class Landing:
             sa.Column(FOLD, sa.Text),
             prefixes=["TEMPORARY"],
         )
-        return cls(rows, folds, tuple(text_columns), folded)
+        return cls(rows, folds, tuple(text_columns), folded, piped)
 
     @property
     def source_columns(self) -> list[str]:
@@ -124,14 +135,13 @@ class Landing:
         """Land every query's rows in order; the number of rows landed."""
         self.rows.create(conn)
         self.folds.create(conn)
-        piped = conn.dialect.name == source.dialect.name == "postgresql"
         with source.connect() as src:
             for query in queries:
-                if piped:
+                if self.piped:
                     _pipe(src, conn, self._typed(query), self.rows.name, self.source_columns)
                 else:
                     self._stream(src, conn, query)
-        if piped and self.folded is not None:
+        if self.piped and self.folded is not None:
             self._fold_non_ascii(conn)
         return int(conn.execute(sa.select(sa.func.count()).select_from(self.rows)).scalar_one())
 
@@ -158,7 +168,7 @@ class Landing:
             landed, folds = [], []
             for seq, row in enumerate(chunk, start=last + 1):
                 unstorable = not all(storable_text(row[i]) for i in checked)
-                values = [storable(v) if isinstance(v, str) and not storable_text(v) else v for v in row]
+                values = [v if storable_text(v) else storable(v) for v in row]
                 landed.append({SEQ: seq, **dict(zip(names, values, strict=True)), UNSTORABLE: unstorable})
                 text = row[folded] if folded is not None else None
                 if isinstance(text, str) and not text.isascii():
@@ -187,6 +197,9 @@ def _pipe(src: Connection, conn: Connection, query: sa.Select, table: str, colum
         psycopg_sql.Identifier(table), psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, columns))
     )
     reader, writer = _driver(src).cursor(), _driver(conn).cursor()
+    for cursor in (reader, writer):
+        # Binary COPY passes text in the connections' encoding, untranslated: both in UTF-8.
+        cursor.execute("SET client_encoding TO 'UTF8'")
     with reader.copy(read, compiled.params) as out, writer.copy(write) as into:
         for block in out:
             into.write(block)

@@ -54,9 +54,10 @@ class Move:
             return self._source(req).where(self.keys[0].in_([key for (key,) in ids]))
         return self._source(req).where(sa.or_(*(sa.and_(*map(operator.eq, self.keys, key)) for key in ids)))
 
-    def landing(self, query: sa.Select) -> Landing:
-        """The temporary tables the batch lands in, shaped like the extract's rows."""
-        return Landing.for_query(self.domain, query, text_columns(self.rules), self.folded)
+    def landing(self, query: sa.Select, dialects: tuple[str, str]) -> Landing:
+        """The temporary tables the batch lands in, shaped like the extract's rows, from a
+        source into a target of these dialects."""
+        return Landing.for_query(self.domain, query, (text_columns(self.rules), self.folded), dialects)
 
     def judge(self, req: MoveRequest, landing: Landing) -> sa.Select:
         """The landed rows with their reason and target values, in SQL: the stage's columns

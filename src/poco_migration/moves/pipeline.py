@@ -99,7 +99,7 @@ def _stage(
     queries = [move.extract(req, watermark)]
     if watermark is not None:
         queries += [move.extract_keys(req, refs) for refs in chunked(_quarantined(conn, req), KEYS_PER_QUERY)]
-    landing = move.landing(queries[0])
+    landing = move.landing(queries[0], (source.dialect.name, conn.dialect.name))
     try:
         landed = landing.fill(conn, source, queries)
     except (sa.exc.SQLAlchemyError, psycopg.Error, ValueError, TypeError) as exc:
@@ -174,7 +174,7 @@ def _extract_rows(move: Move, req: MoveRequest, held: list[str], landing: Landin
         rows = sa.select(*(land[name] for name in landing.source_columns)).where(move.in_scope(land))
         ref = move.ref_sql(land)
     else:
-        rows, ref = move.extract(req, None).where(move.in_scope()), move.ref_sql()
+        rows, ref = move.extract(req, None).where(move.in_scope()).order_by(None), move.ref_sql()
     return rows.where(ref.not_in(held)) if held else rows
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from poco_migration import schemas
 from poco_migration.moves.landing import SEQ, Landing
 from poco_migration.moves.move import Move
-from poco_migration.moves.rules import INT32_MAX, UNLINKED, Row, Rule, first_reason, kept, out_of_range
+from poco_migration.moves.rules import INT32_MAX, UNLINKED, Row, Rule, first_reason, fractional, kept, out_of_range
 from poco_migration.moves.sql import dialect_insert, market_expr
 from poco_migration.moves.types import MoveRequest
 from poco_migration.refs import adjustment_ref, opening_ref_sql, ref_sql
@@ -26,7 +26,7 @@ from poco_migration.refs import adjustment_ref, opening_ref_sql, ref_sql
 # "credit" is the balance converted at the market's rate (``PointsMove.judge`` adds it).
 RULES = (
     UNLINKED,
-    Rule("invalid_balance", lambda row: row["balance"].is_(None)),
+    Rule("invalid_balance", lambda row: sa.or_(row["balance"].is_(None), fractional(row["balance"]))),
     Rule("negative_balance", lambda row: row["balance"] < 0),
     out_of_range("credit"),
 )
@@ -63,9 +63,25 @@ def converted(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnElement
     return (sa.cast(balance, sa.BigInteger) * (2 * p) + q) // (2 * q)
 
 
+def max_balance(rate: Decimal) -> int | None:
+    """The largest balance whose credit at ``rate`` fits the ledger's 32-bit ``delta`` (None:
+    any does). ``convert(b)`` is ``(2bp + q) // 2q``, which is at most M exactly when
+    ``2bp + q < 2q(M + 1)``."""
+    p, q = rate.as_integer_ratio()
+    return None if p <= 0 else -(-(2 * q * (INT32_MAX + 1) - q) // (2 * p)) - 1
+
+
 def credit_fits(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnElement[bool]:
-    """In SQL: the converted balance fits the ledger's 32-bit ``delta`` (else ``out_of_range``)."""
-    return converted(balance, rate) <= INT32_MAX
+    """In SQL: the converted balance fits the ledger's 32-bit ``delta`` (else ``out_of_range``),
+    judged on the balance, so that a huge one never overflows the conversion's arithmetic."""
+    limit = max_balance(rate)
+    return sa.true() if limit is None else balance <= limit
+
+
+def credit(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnElement[Any]:
+    """In SQL: the credit of a balance, or one past the ledger's range where it does not fit
+    (the ``out_of_range`` rule then quarantines it, and its credit is never staged)."""
+    return sa.case((~credit_fits(balance, rate), sa.literal(INT32_MAX + 1)), else_=converted(balance, rate))
 
 
 class PointsMove(Move):
@@ -94,7 +110,7 @@ class PointsMove(Move):
 
     def judge(self, req: MoveRequest, landing: Landing) -> sa.Select:
         land = landing.rows.c
-        row = {**land, "credit": converted(land.balance, req.plan.market(req.market).conversion_rate)}
+        row = {**land, "credit": credit(land.balance, req.plan.market(req.market).conversion_rate)}
         reason = first_reason(self.rules, row)
         return sa.select(
             land[SEQ],

@@ -20,6 +20,7 @@ from poco_migration.moves.rules import (
     Row,
     Rule,
     first_reason,
+    fractional,
     invalid_text,
     kept,
     not_in,
@@ -38,7 +39,10 @@ STATUS_MAP = {"published": "published", "hidden": "hidden", "pending": "pending"
 RULES = (
     UNLINKED,
     Rule("unmapped_product", lambda row: row["mi_product_id"].is_(None)),
-    Rule("invalid_rating", lambda row: sa.or_(row["rating"].is_(None), sa.not_(row["rating"].between(1, 5)))),
+    Rule(
+        "invalid_rating",
+        lambda row: sa.or_(row["rating"].is_(None), sa.not_(row["rating"].between(1, 5)), fractional(row["rating"])),
+    ),
     Rule("empty_body", lambda row: sa.func.coalesce(sa.func.trim(row["body"], python_whitespace()), "") == ""),
     Rule("invalid_status", lambda row: not_in(row["status"], STATUSES)),
     invalid_text("title", "body", "language"),

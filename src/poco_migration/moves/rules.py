@@ -71,7 +71,10 @@ def fits_int32(value: Any) -> bool:
 
 
 def storable_text(value: Any) -> bool:
-    """Text every target database takes as it is: valid UTF-8 without NUL (NULL is fine)."""
+    """A value every target database takes as it is: anything but bytes (a SQLite BLOB) and
+    text that is not valid UTF-8 or holds a NUL (NULL is fine)."""
+    if isinstance(value, bytes):
+        return False
     if not isinstance(value, str):
         return True
     try:
@@ -81,12 +84,13 @@ def storable_text(value: Any) -> bool:
     return "\x00" not in value
 
 
-def storable(value: str) -> str:
+def storable(value: str | bytes) -> str:
     """A stand-in the landing table can hold for text no target can: each NUL and each lone
     surrogate becomes U+FFFD. The stand-in is never written to the target (its row is
     quarantined); it keeps the verdicts of the rules judged before ``invalid_text`` (not
     blank, not a known status), since neither character is white space or in a set."""
-    return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in value)
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
 @cache
@@ -96,11 +100,17 @@ def python_whitespace() -> str:
     return "".join(filter(str.isspace, map(chr, range(sys.maxunicode + 1))))
 
 
+def fractional(value: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """A number with a fraction, or text, in an integer column (only a SQLite source, or a
+    source column wider than the contract's, holds one)."""
+    return sa.func.round(value) != value
+
+
 def out_of_range(*columns: str) -> Rule:
     """``out_of_range``: a number that the Xiaomi column (32-bit ``integer``) cannot hold."""
     return Rule(
         "out_of_range",
-        lambda row: sa.or_(*(sa.or_(row[c] < INT32_MIN, row[c] > INT32_MAX) for c in columns)),
+        lambda row: sa.or_(*(sa.or_(row[c] < INT32_MIN, row[c] > INT32_MAX, fractional(row[c])) for c in columns)),
     )
 
 
