@@ -11,18 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
-from poco_migration.moves import MOVES, pipeline
+from poco_migration.moves import MOVES, landing, pipeline
 from poco_migration.moves.move import Move
 from poco_migration.moves.pipeline import run_move
 from poco_migration.moves.types import MoveRequest
 from poco_migration.plan import Plan
 
-# Small chunks, so that a move stages in several chunks and "mid-staging" exists.
+# Small chunks, so that rows streamed through Python land in several chunks and "mid-extract" exists.
 CHILD_CHUNK_ROWS = 7
 POINTS = ("extract", "staging", "merge-start", "merge-end", "gate", "record")
 
@@ -54,21 +54,30 @@ def _before(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def _landing_after(nth: int) -> None:
+    """Kill once ``nth`` source rows have landed: rows streamed through Python land a chunk at
+    a time; rows piped PostgreSQL to PostgreSQL land in one COPY, killed once it is done."""
+    insert_rows, landed = landing.insert_rows, 0
+
+    def counting(conn: Any, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        nonlocal landed
+        insert_rows(conn, table, rows)
+        landed += len(rows) if table.name.startswith("poco_migration_land_") and "folds" not in table.name else 0
+        if landed >= nth:
+            die()
+
+    landing.insert_rows = counting
+    landing._pipe = _after(landing._pipe)
+
+
 def arm(move: Move, point: str, nth: int) -> None:
-    """Make this process kill itself at ``point`` of the next move (``nth`` row or chunk)."""
-    pipeline.CHUNK_ROWS = CHILD_CHUNK_ROWS
+    """Make this process kill itself at ``point`` of the next move (``nth`` landed row)."""
+    landing.CHUNK_ROWS = CHILD_CHUNK_ROWS
     if point == "extract":
-        watch = pipeline._Latest.watch
-
-        def killing_watch(self: Any, result: sa.CursorResult) -> Iterator[Any]:
-            for seen, row in enumerate(watch(self, result), start=1):
-                if seen == nth:
-                    die()
-                yield row
-
-        pipeline._Latest.watch = killing_watch
+        _landing_after(nth)
     elif point == "staging":
-        pipeline.insert_rows = _after(pipeline.insert_rows, nth)
+        # Right after the one INSERT ... SELECT that judges the landed rows into the stage.
+        landing.Landing.latest = _before(landing.Landing.latest)
     elif point == "merge-start":
         move.record_quarantine = _after(move.record_quarantine)
     elif point == "merge-end":

@@ -1,6 +1,6 @@
 """Crashes, dropped connections and concurrent runs lose nothing and credit nothing twice.
 
-- A move's process is SIGKILLed at a seeded point (mid-extract, mid-staging, at the
+- A move's process is SIGKILLed at a seeded point (mid-landing, after staging, at the
   start and the end of the merge, between the merge and the reconciliation gate,
   after the bookkeeping before the commit); the rerun leaves the target equal to a
   clean run's (a digest of every Xiaomi and bookkeeping table, surrogate ids aside:
@@ -168,15 +168,13 @@ CLEAN: dict[str, dict[str, list[tuple]]] = {}
 
 
 def trials() -> list[tuple[str, str, int]]:
-    """(point, domain, nth) of every trial: each point twice, domain and row/chunk seeded."""
+    """(point, domain, nth) of every trial: each point twice, domain and landed row seeded."""
     rng = random.Random(SEED)
     out = []
     for point in faults.POINTS:
         for _ in range(TRIALS_PER_POINT):
             domain = rng.choice(DOMAINS)
-            rows = EXTRACTED[domain]
-            chunks = -(-rows // faults.CHILD_CHUNK_ROWS)
-            nth = rng.randint(1, rows if point == "extract" else chunks if point == "staging" else 1)
+            nth = rng.randint(1, EXTRACTED[domain]) if point == "extract" else 1
             out.append((point, domain, nth))
     return out
 

@@ -75,13 +75,14 @@ def credit_fits(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnEleme
     """In SQL: the converted balance fits the ledger's 32-bit ``delta`` (else ``out_of_range``),
     judged on the balance, so that a huge one never overflows the conversion's arithmetic."""
     limit = max_balance(rate)
-    return sa.true() if limit is None else balance <= limit
+    return sa.true() if limit is None else balance <= sa.literal(limit, sa.BigInteger)
 
 
 def credit(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnElement[Any]:
     """In SQL: the credit of a balance, or one past the ledger's range where it does not fit
     (the ``out_of_range`` rule then quarantines it, and its credit is never staged)."""
-    return sa.case((~credit_fits(balance, rate), sa.literal(INT32_MAX + 1)), else_=converted(balance, rate))
+    beyond = sa.literal(INT32_MAX + 1, sa.BigInteger)
+    return sa.case((~credit_fits(balance, rate), beyond), else_=converted(balance, rate))
 
 
 class PointsMove(Move):
