@@ -67,7 +67,7 @@ def _landing_after(nth: int) -> None:
             die()
 
     landing.insert_rows = counting
-    landing._pipe = _after(landing._pipe)
+    landing.pipe = _after(landing.pipe)
 
 
 def arm(move: Move, point: str, nth: int) -> None:

@@ -29,13 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from psycopg import sql as psycopg_sql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
 from poco_migration.moves.rules import UNSTORABLE, storable, storable_text
-from poco_migration.moves.sql import CHUNK_ROWS, chunked, insert_rows
+from poco_migration.moves.sql import CHUNK_ROWS, chunked, insert_rows, pipe
 
 SEQ, FOLD = "land_seq", "land_fold"
 ASCII_WHITESPACE = "".join(filter(str.isspace, map(chr, range(128))))
@@ -54,17 +53,19 @@ class ascii_fold(GenericFunction[str]):
     inherit_cache = True
 
 
+def _trimmed(element: ascii_fold, compiler: Any, **kw: Any) -> str:
+    (text,) = element.clauses
+    return f"trim({compiler.process(text, **kw)}, {compiler.process(sa.literal(ASCII_WHITESPACE), **kw)})"
+
+
 @compiles(ascii_fold)
 def _ascii_fold(element: ascii_fold, compiler: Any, **kw: Any) -> str:
-    (text,) = element.clauses
-    return f"lower(trim({compiler.process(text, **kw)}, {compiler.process(sa.literal(ASCII_WHITESPACE), **kw)}))"
+    return f"lower({_trimmed(element, compiler, **kw)})"  # SQLite's lower() changes A-Z only
 
 
 @compiles(ascii_fold, "postgresql")
 def _ascii_fold_postgresql(element: ascii_fold, compiler: Any, **kw: Any) -> str:
-    (text,) = element.clauses
-    trimmed = f"trim({compiler.process(text, **kw)}, {compiler.process(sa.literal(ASCII_WHITESPACE), **kw)})"
-    return f'lower(({trimmed}) COLLATE "C")'
+    return f'lower(({_trimmed(element, compiler, **kw)}) COLLATE "C")'
 
 
 def _wide(type_: sa.types.TypeEngine[Any], exact: bool) -> sa.types.TypeEngine[Any]:
@@ -138,7 +139,7 @@ class Landing:
         with source.connect() as src:
             for query in queries:
                 if self.piped:
-                    _pipe(src, conn, self._typed(query), self.rows.name, self.source_columns)
+                    pipe(src, conn, self._typed(query), self.rows.name, self.source_columns)
                 else:
                     self._stream(src, conn, query)
         if self.piped and self.folded is not None:
@@ -167,8 +168,9 @@ class Landing:
         for chunk in chunked(result.tuples(), CHUNK_ROWS):
             landed, folds = [], []
             for seq, row in enumerate(chunk, start=last + 1):
-                unstorable = not all(storable_text(row[i]) for i in checked)
-                values = [v if storable_text(v) else storable(v) for v in row]
+                bad = [not storable_text(value) for value in row]
+                values = [storable(value) if unfit else value for value, unfit in zip(row, bad, strict=True)]
+                unstorable = any(bad[i] for i in checked)
                 landed.append({SEQ: seq, **dict(zip(names, values, strict=True)), UNSTORABLE: unstorable})
                 text = row[folded] if folded is not None else None
                 if isinstance(text, str) and not text.isascii():
@@ -186,26 +188,3 @@ class Landing:
         while page := conn.execute(non_ascii.where(seq > last).order_by(seq).limit(CHUNK_ROWS)).all():
             insert_rows(conn, self.folds, [{SEQ: n, FOLD: fold(str(value))} for n, value in page])
             last = page[-1][0]
-
-
-def _pipe(src: Connection, conn: Connection, query: sa.Select, table: str, columns: Sequence[str]) -> None:
-    """PostgreSQL to PostgreSQL: the query's rows, binary, from one COPY into the other."""
-    compiled = query.compile(dialect=src.dialect, compile_kwargs={"render_postcompile": True})
-    # The compiled text holds placeholders only; psycopg binds the values (COPY takes no server-side parameters).
-    read = psycopg_sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(psycopg_sql.SQL(str(compiled)))
-    write = psycopg_sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        psycopg_sql.Identifier(table), psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, columns))
-    )
-    reader, writer = _driver(src).cursor(), _driver(conn).cursor()
-    for cursor in (reader, writer):
-        # Binary COPY passes text in the connections' encoding, untranslated: both in UTF-8.
-        cursor.execute("SET client_encoding TO 'UTF8'")
-    with reader.copy(read, compiled.params) as out, writer.copy(write) as into:
-        for block in out:
-            into.write(block)
-
-
-def _driver(conn: Connection) -> Any:
-    driver = conn.connection.driver_connection
-    assert driver is not None  # a checked-out connection always has its DBAPI connection
-    return driver

@@ -124,10 +124,8 @@ class Move:
         return sa.exists().where(*match)
 
     def differs(self) -> sa.ColumnElement[bool]:
-        t, s = self.target, self.stage
-        return sa.exists().where(
-            t.c.source_ref == s.c.source_ref, sa.or_(*(t.c[c].is_distinct_from(s.c[c]) for c in self.content))
-        )
+        """A staged row whose target row says something else (``drifted``, looked up)."""
+        return sa.exists().where(self.target.c.source_ref == self.stage.c.source_ref, self.drifted())
 
     def drifted(self) -> sa.ColumnElement[bool]:
         """A target row that no longer says what its source says (the reconciliation's test, on

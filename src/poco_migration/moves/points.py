@@ -136,17 +136,17 @@ class PointsMove(Move):
         return super().staged_rows(req).add_columns(expected.label("expected_credit"))
 
     # --- target side ----------------------------------------------------------------
-    def _balance(self) -> sa.Exists:
-        return sa.exists().where(balances.c.user_id == self.stage.c.user_id, balances.c.credited != self.stage.c.credit)
+    def _credited_otherwise(self) -> sa.ColumnElement[bool]:
+        """The user's bookkeeping says another credit than the staged one."""
+        return balances.c.credited != self.stage.c.credit
 
     def differs(self) -> sa.ColumnElement[bool]:
-        return self._balance()
+        return sa.exists().where(balances.c.user_id == self.stage.c.user_id, self._credited_otherwise())
 
     def drifted(self) -> sa.ColumnElement[bool]:
         """The bookkeeping or the ledger itself no longer sums to the converted balance (on the
         balance and the ledger sum ``reconciled_from`` joins)."""
-        credit = self.stage.c.credit
-        return sa.or_(balances.c.credited != credit, self.ledger_sum() != credit)
+        return sa.or_(self._credited_otherwise(), self.ledger_sum() != self.stage.c.credit)
 
     def ledger_sum(self) -> sa.ColumnElement[int]:
         """The staged user's ledger sum; reads ``LEDGER_SUMS``, joined in by ``reconciled_from``."""

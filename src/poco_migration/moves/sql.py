@@ -4,7 +4,7 @@ watermark's comparisons, INSERT ... ON CONFLICT in the connection's dialect, bul
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -56,6 +56,20 @@ def dialect_insert(conn: Connection, table: sa.Table) -> Any:
     return sqlite_insert(table)
 
 
+def driver_connection(conn: Connection) -> Any:
+    """The DBAPI connection under a SQLAlchemy one (psycopg's, for COPY)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a checked-out connection always has its DBAPI connection
+    return driver
+
+
+def _copy_into(table: str, columns: Sequence[str], binary: bool = False) -> psycopg_sql.Composed:
+    statement = "COPY {} ({}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
+    return psycopg_sql.SQL(statement).format(
+        psycopg_sql.Identifier(table), psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, columns))
+    )
+
+
 def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Bulk insert of rows that name the same columns (the others take their defaults):
     COPY on PostgreSQL, one batched executemany elsewhere."""
@@ -65,12 +79,21 @@ def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
         conn.execute(table.insert(), rows)
         return
     columns = list(rows[0])
-    driver = conn.connection.driver_connection
-    assert driver is not None  # a checked-out connection always has its DBAPI connection
-    cursor = driver.cursor()
-    statement = psycopg_sql.SQL("COPY {} ({}) FROM STDIN").format(
-        psycopg_sql.Identifier(table.name), psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, columns))
-    )
-    with cursor.copy(statement) as copy:
+    with driver_connection(conn).cursor().copy(_copy_into(table.name, columns)) as copy:
         for row in rows:
             copy.write_row([row[c] for c in columns])
+
+
+def pipe(src: Connection, conn: Connection, query: sa.Select, table: str, columns: Sequence[str]) -> None:
+    """PostgreSQL to PostgreSQL: the query's rows, binary, from one COPY into the other, with
+    no Python per row. Its values must have the table's column types exactly."""
+    compiled = query.compile(dialect=src.dialect, compile_kwargs={"render_postcompile": True})
+    # The compiled text holds placeholders only; psycopg binds the values (COPY takes no server-side parameters).
+    read = psycopg_sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(psycopg_sql.SQL(str(compiled)))
+    reader, writer = driver_connection(src).cursor(), driver_connection(conn).cursor()
+    for cursor in (reader, writer):
+        # Binary COPY passes text in the connections' encoding, untranslated: both in UTF-8.
+        cursor.execute("SET client_encoding TO 'UTF8'")
+    with reader.copy(read, compiled.params) as out, writer.copy(_copy_into(table, columns, binary=True)) as into:
+        for block in out:
+            into.write(block)

@@ -243,7 +243,7 @@ def source_query(domain: str) -> sa.Select:
 
 def literal_sql(query: sa.Select) -> str:
     """The query as PostgreSQL text with its parameters inlined, for statements that take no
-    parameters (``COPY (...) TO STDOUT``, ``CREATE VIEW``)."""
+    parameters (dlt's view: ``CREATE VIEW``)."""
     from sqlalchemy.dialects import postgresql
 
     return str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
@@ -263,24 +263,20 @@ def unindexed_table(name: str, query: sa.Select) -> sa.Table:
 
 
 def measure_copy(domain: str, source_url: str, target_url: str) -> dict:
-    """Source rows piped from COPY TO STDOUT into COPY FROM STDIN: what the database can do."""
-    import psycopg
-    from psycopg import sql
+    """Source rows piped from COPY TO STDOUT into COPY FROM STDIN (the landing's own pipe) of
+    an unindexed table: what the database can do."""
+    from poco_migration.moves.sql import pipe
 
     query = source_query(domain)
     table = unindexed_table(f"bench_copy_{domain}", query)
-    target = sa.create_engine(target_url)
+    source, target = sa.create_engine(source_url), sa.create_engine(target_url)
     table.drop(target, checkfirst=True)
     table.create(target)
-    read = sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(sql.SQL(literal_sql(query)))
-    write = sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table.name))
     began = time.perf_counter()
-    with psycopg.connect(libpq_url(source_url)) as src, psycopg.connect(libpq_url(target_url)) as dst:
-        with src.cursor().copy(read) as out, dst.cursor().copy(write) as into:
-            for block in out:
-                into.write(block)
-        dst.commit()
+    with source.connect() as src, target.begin() as dst:
+        pipe(src, dst, query, table.name, [c.name for c in table.columns])
     seconds = time.perf_counter() - began
+    source.dispose()
     with target.begin() as conn:
         rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
     table.drop(target)
