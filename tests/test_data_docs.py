@@ -13,6 +13,7 @@ from migration import LATER, Migration
 from sources import ACCOUNTS, USERS, account, insert, linked_users, update
 
 from poco_migration.data_docs import CDN, VENDOR
+from poco_migration.data_docs_view import COMPILED
 
 GX_STATIC = Path(great_expectations.__file__).parent / "render" / "view" / "static"
 # Each move of points runs three checkpoints: extract (1 suite), staged (1), reconciled (3).
@@ -85,7 +86,9 @@ def test_one_site_with_one_copy_of_its_assets_and_every_page_offline(mig: Migrat
     assert (len(assets), sum(assets.values())) == (53, 7_461_552)
     assert len(pages(docs / "validations")) == 2 * PAGES_PER_MOVE
 
-    # Two more moves add their pages, and not a byte of assets.
+    # Two more moves add their pages, and not a byte of assets; a site without its list of
+    # pages (one written before the list existed) has it made again from its pages on disk.
+    (docs / ".pages").unlink()
     for uid in (1, 10):
         update(mig.source, ACCOUNTS, {"user_id": uid}, balance=5, updated_at=LATER - dt.timedelta(hours=1))
     urls += move_points(mig, "IT", "PL", as_of=LATER)
@@ -99,6 +102,8 @@ def test_one_site_with_one_copy_of_its_assets_and_every_page_offline(mig: Migrat
     assert all(url.startswith(f"file://{docs}/validations/") for url in urls)
     assert {Path(url.removeprefix("file://")) for url in urls} <= set(checkpoint_pages)
     assert Tags(Path(urls[0].removeprefix("file://"))).title == TITLE
+    # GX rendered them with the site's view, which keeps the compiled page templates for the process.
+    assert COMPILED.code, "GX's pages were not rendered by data_docs_view.PageView"
 
     # Every asset of every page is a relative URL to a file of the site: nothing from a CDN.
     for page in pages(docs):

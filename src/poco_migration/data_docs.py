@@ -4,7 +4,10 @@ Every move validates in a GX context of its own, in memory, that knows only its 
 results. Each writes its pages into the one site directory (``gates.data_docs_dir()``),
 so GX's static assets are there once, not once per move; GX's own index is not built,
 because GX drops from it, and from the disk, every page its context does not know: the
-index is written here instead, from the pages on disk.
+index is written here instead, from a list of the pages (``.pages``) that each publication
+appends to. Each move's context builds its own Jinja environment, so GX's page templates
+are compiled once per process and their bytecode shared (``data_docs_view``): compiling them for
+every checkpoint, and walking the whole site for the index, were a third of a rehearsal.
 
 GX's pages load bootstrap, jQuery, vega and the rest from public CDNs, and so render
 unstyled on a host without internet. The same files, fetched from the npm registry
@@ -16,7 +19,6 @@ CDN URLs rewritten to relative ones, which also load through the dashboard's
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
 import os
 import re
@@ -81,12 +83,14 @@ _REMOTE_ONLY = re.compile(r'\s(?:integrity|crossorigin)="[^"]*"')
 
 
 def add_site(context: Any, root: Path) -> None:
-    """The one site, in ``root``, on the move's context."""
+    """The one site, in ``root``, on the move's context; its pages rendered by ``PageView``."""
+    view = {"module_name": "poco_migration.data_docs_view", "class_name": "PageView"}
     context.add_data_docs_site(
         SITE,
         {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(root)},
+            "site_section_builders": {"expectations": {"view": view}, "validations": {"view": view}},
         },
     )
 
@@ -102,7 +106,8 @@ def publish(context: Any, root: Path, result: Any) -> str | None:
     for url in urls:
         page = Path(url.removeprefix("file://"))
         _replace(page, _localised(page.read_text(encoding="utf-8"), os.path.relpath(root, page.parent)))
-    _write_index(root)
+    pages = [Path(url.removeprefix("file://")) for url in urls]
+    _write_index(root, [page.relative_to(root) for page in pages if page.is_relative_to(root / "validations")])
     return urls[0] if urls else None
 
 
@@ -147,20 +152,29 @@ def _copy_vendor(root: Path) -> None:
             _replace(target, source.read_bytes())
 
 
-def _write_index(root: Path) -> None:
-    """``index.html``: every checkpoint page on disk, newest first. Moves run side by side on
-    a Celery worker: the lock keeps one move's index from overwriting another's newer one."""
+def _write_index(root: Path, added: list[Path]) -> None:
+    """``index.html``: every checkpoint page, newest first, from ``.pages``, the list the
+    publications append to (made from the pages on disk where a site has none yet). Moves run
+    side by side on a Celery worker: the lock keeps one move's index from overwriting
+    another's newer one, and their lines apart."""
+    listing = root / ".pages"
     with (root / ".index.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        pages = [_listed(page.relative_to(root)) for page in (root / "validations").rglob("*.html")]
+        if not listing.is_file():
+            on_disk = [page.relative_to(root) for page in (root / "validations").rglob("*.html")]
+            _replace(listing, "".join(f"{page.as_posix()}\n" for page in on_disk if page not in added))
+        with listing.open("a", encoding="utf-8") as out:
+            out.writelines(f"{page.as_posix()}\n" for page in added)
+        pages = [_listed(Path(line)) for line in listing.read_text(encoding="utf-8").splitlines()]
         _replace(root / "index.html", _template().render(pages=sorted(pages, reverse=True)))
 
 
 def _listed(page: Path) -> tuple[str, str, str, str, str]:
-    """(run time, as shown, move, suite, href) of ``validations/<suite>/<move>/<run time>/<batch>.html``."""
+    """(run time, as shown, move, suite, href) of ``validations/<suite>/<move>/<run time>/<batch>.html``;
+    the run time is GX's ``%Y%m%dT%H%M%S.%fZ``, shown to the second."""
     *suite, move, run_time, _ = page.parts[1:]
-    at = dt.datetime.strptime(run_time, "%Y%m%dT%H%M%S.%fZ")
-    return run_time, f"{at:%Y-%m-%d %H:%M:%S} UTC", move, ".".join(suite), quote(page.as_posix())
+    shown = f"{run_time[:4]}-{run_time[4:6]}-{run_time[6:8]} {run_time[9:11]}:{run_time[11:13]}:{run_time[13:15]} UTC"
+    return run_time, shown, move, ".".join(suite), quote(page.as_posix())
 
 
 @cache
