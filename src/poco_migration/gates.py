@@ -36,9 +36,10 @@ def expectations_dir() -> Path:
 
 
 def data_docs_dir() -> Path | None:
-    """Where Data Docs pages go; ``POCO_MIGRATION_DATA_DOCS=off`` builds none."""
+    """Where Data Docs pages go, as an absolute path (GX gives its pages' URLs absolute, and the
+    index lists those under it); ``POCO_MIGRATION_DATA_DOCS=off`` builds none."""
     configured = os.environ.get("POCO_MIGRATION_DATA_DOCS", str(PROJECT / "var" / "data_docs"))
-    return None if configured == "off" else Path(configured)
+    return None if configured == "off" else Path(configured).resolve()
 
 
 class SuiteError(ValueError):
