@@ -103,10 +103,9 @@ def publish(context: Any, root: Path, result: Any) -> str | None:
     context.build_data_docs(site_names=[SITE], resource_identifiers=resources, build_index=False)
     _copy_vendor(root)
     urls = [_url(context, resource) for resource in resources]
-    for url in urls:
-        page = Path(url.removeprefix("file://"))
-        _replace(page, _localised(page.read_text(encoding="utf-8"), os.path.relpath(root, page.parent)))
     pages = [Path(url.removeprefix("file://")) for url in urls]
+    for page in pages:
+        _replace(page, _localised(page.read_text(encoding="utf-8"), os.path.relpath(root, page.parent)))
     _write_index(root, [page.relative_to(root) for page in pages if page.is_relative_to(root / "validations")])
     return urls[0] if urls else None
 

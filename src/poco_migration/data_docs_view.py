@@ -17,8 +17,8 @@ from jinja2.bccache import Bucket
 
 
 class _InMemory(BytecodeCache):
-    """Compiled templates by name, for the life of the process (Jinja checks each source's
-    checksum before it reuses one)."""
+    """Compiled templates by Jinja's key (a hash of the template's name), for the life of the
+    process; Jinja checks each source's checksum before it reuses one."""
 
     def __init__(self) -> None:
         self.code: dict[str, bytes] = {}
