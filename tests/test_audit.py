@@ -85,6 +85,35 @@ def test_a_clean_migration_passes_and_counts_what_it_compared(migrated) -> None:
     assert {c["verdict"] for c in audit.cells()} == {"passed"}
 
 
+def test_a_ledger_of_adjustments_adds_up_in_the_range_sums(migrated) -> None:
+    """Balances raised after their move are adjusted (a user's credit is then several ledger
+    entries): the ranges' sums add each user's entries up and agree with POCO's balances, so no
+    range differs and no row is read (with PostgreSQL on both sides, ``values.linear_hash``)."""
+    mig, plan = migrated
+    users = [int(ref.split(":")[2]) for ref in moved_refs(mig, "points", "IT")[:3]]
+    accounts = schemas.poco_points_accounts
+    with mig.source.begin() as conn:
+        conn.execute(accounts.update().where(accounts.c.user_id.in_(users[:2])).values(balance=accounts.c.balance + 7))
+        conn.execute(accounts.update().where(accounts.c.user_id == users[2]).values(balance=accounts.c.balance + 1))
+    assert mig.run("points", "IT", as_of=MOVED_AT, plan=plan, full=True).status == "moved"
+    ledger = schemas.mi_points_ledger
+    with mig.target.connect() as conn:
+        adjusted = conn.execute(sa.select(ledger.c.source_ref).where(ledger.c.source_ref.like("%:%:%:%"))).scalars()
+        assert sorted(ref.rsplit(":", 1)[0] for ref in adjusted) == sorted(f"poco:points:{u}" for u in users)
+    audit = run_audit(mig.source, mig.target, plan, MARKETS, ["points"])
+    assert found(audit) == set()
+    points = audit.domains[0]
+    assert points.stats["differing ranges"] == 0 and points.stats["rows read"] == 0
+    # Five points moved from one user's opening entry to another's: the range's total is the
+    # same, but each entry is weighed by its own user, so both users differ.
+    first, second = (f"poco:points:{u}" for u in users[:2])
+    with mig.target.begin() as conn:
+        conn.execute(ledger.update().where(ledger.c.source_ref == first).values(delta=ledger.c.delta - 5))
+        conn.execute(ledger.update().where(ledger.c.source_ref == second).values(delta=ledger.c.delta + 5))
+    audit = run_audit(mig.source, mig.target, plan, MARKETS, ["points"])
+    assert {(f[2], f[3], f[4]) for f in found(audit)} == {(first, DIFFERS, "credit"), (second, DIFFERS, "credit")}
+
+
 def test_every_planted_fault_is_named_exactly(migrated, tmp_path) -> None:
     mig, plan = migrated
     r, ledger, q = schemas.mi_reviews, schemas.mi_points_ledger, schemas.quarantine

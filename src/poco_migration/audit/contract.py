@@ -11,7 +11,8 @@ their kind.
   ``in_scope`` now, and every target column as the contract maps it from the source
   row as it is now;
 - the target side: the key recovered from ``source_ref``, the ``ref`` itself, and the
-  same columns as they are in the Xiaomi tables.
+  same columns as they are in the Xiaomi tables; for points, also the ledger's entries one
+  by one (``target_entries``), which the range sums add up per user without grouping.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from poco_migration import schemas
-from poco_migration.audit.values import INSTANT, NUMBER, TEXT
+from poco_migration.audit.values import AMOUNT, INSTANT, NUMBER, TEXT
 from poco_migration.plan import GLOBAL_MARKET, Plan
 from poco_migration.refs import adjustment_sql, is_domain, keys_sql, ref_sql
 
@@ -36,11 +37,14 @@ BALANCE_BOUND = 2**31
 @dataclass(frozen=True)
 class Mapping:
     domain: str
-    kinds: dict[str, str]  # each compared column and its kind (values.NUMBER, TEXT, INSTANT)
+    kinds: dict[str, str]  # each compared column and its kind (values.NUMBER, TEXT, INSTANT, AMOUNT)
     source: Callable[[Plan], sa.Select]
     target: Callable[[], sa.Select]
     source_key: sa.ColumnElement[Any]  # the indexed column whose range bounds the buckets
     key_count: int = 1
+    # The target's rows as the entries they add up from, with a ``weight`` (values.linear_hash):
+    # for the range sums where both sides are PostgreSQL.
+    target_entries: Callable[[], sa.Select] | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -68,12 +72,24 @@ def _credit(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnElement[i
 
 
 # --- points: one credit per account, then adjustments; compared per user ---------------
-accounts, users = schemas.poco_points_accounts, schemas.poco_users
+accounts, users, ledger = schemas.poco_points_accounts, schemas.poco_users, schemas.mi_points_ledger
+
+
+def _points_credit(market: sa.ColumnElement[str], plan: Plan) -> sa.ColumnElement[int]:
+    """The credit at the rate of the row's market: one branch per rate, not per market (the
+    market's expression is evaluated again in each branch; the shipped plan has one rate)."""
+    markets: dict[Decimal, list[str]] = {}
+    for m in plan.markets:
+        markets.setdefault(m.conversion_rate, []).append(m.market)
+    *others, last = markets.items()
+    branches = [(market.in_(codes), _credit(accounts.c.balance, rate)) for rate, codes in others]
+    everywhere_else = _credit(accounts.c.balance, last[0])
+    return sa.case(*branches, else_=everywhere_else) if branches else everywhere_else
 
 
 def _points_source(plan: Plan) -> sa.Select:
     market = _market(users.c.market, plan)
-    credit = sa.case(*((market == m.market, _credit(accounts.c.balance, m.conversion_rate)) for m in plan.markets))
+    credit = _points_credit(market, plan)
     return sa.select(
         accounts.c.user_id.label("k1"),
         market.label("row_market"),
@@ -85,8 +101,20 @@ def _points_source(plan: Plan) -> sa.Select:
     ).select_from(accounts.outerjoin(users, users.c.user_id == accounts.c.user_id))
 
 
+def _points_entries() -> sa.Select:
+    """Each ledger entry under its user: the opening credit weighs 1 (its account is the user's),
+    an adjustment 0 (only its delta counts, into the user's credit)."""
+    opening = adjustment_sql(ledger.c.source_ref).is_(None)
+    return sa.select(
+        keys_sql("points", ledger.c.source_ref)[0].label("k1"),
+        sa.case((opening, 1), else_=0).label("weight"),
+        ledger.c.mi_account_id.label("mi_account_id"),
+        ledger.c.delta.label("credit"),
+        sa.literal(0, sa.BigInteger).label("credited_twice"),
+    ).where(is_domain(ledger.c.source_ref, "points"))
+
+
 def _points_target() -> sa.Select:
-    ledger = schemas.mi_points_ledger
     opening = adjustment_sql(ledger.c.source_ref).is_(None)
     per_user = (
         sa.select(
@@ -249,10 +277,11 @@ def _participants_target() -> sa.Select:
 MAPPINGS = {
     "points": Mapping(
         "points",
-        dict.fromkeys(("mi_account_id", "credit", "credited_twice"), NUMBER),
+        {"mi_account_id": NUMBER, "credit": AMOUNT, "credited_twice": NUMBER},
         _points_source,
         _points_target,
         accounts.c.user_id,
+        target_entries=_points_entries,
     ),
     "reviews": Mapping("reviews", REVIEW_KINDS, _reviews_source, _reviews_target, reviews.c.review_id),
     "initiatives": Mapping(

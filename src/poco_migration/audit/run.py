@@ -77,9 +77,10 @@ def _sides(mapping: Mapping, plan: Plan, src: Connection, tgt: Connection) -> tu
     poco = mapping.source(plan).subquery("poco")
     xiaomi = _target_rows(mapping)
     in_scope = sa.func.coalesce(poco.c.in_scope, sa.false())
+    entries = mapping.target_entries().subquery("entries") if typed and mapping.target_entries else None
     return (
         Side(src, poco, in_scope, keys, mapping.kinds, ("row_market", "in_scope"), typed),
-        Side(tgt, xiaomi, sa.true(), keys, mapping.kinds, ("held",), typed),
+        Side(tgt, xiaomi, sa.true(), keys, mapping.kinds, ("held",), typed, entries),
     )
 
 
