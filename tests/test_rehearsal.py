@@ -83,6 +83,13 @@ def test_planned_runs_follow_the_calendar() -> None:
     assert len(runs) == len(syncs) + len(cutovers) + 1 == 97
 
 
+def test_a_rehearsal_of_some_dags_names_the_ones_the_plan_lacks(capsys) -> None:
+    assert main(["rehearse", "--dag", "poco_migration_cutover_xx", "--dag", "poco_migration_sync"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("no such DAG in the plan: poco_migration_cutover_xx (the plan's: poco_migration_sync, ")
+    assert out.rstrip().endswith("poco_migration_cutover_gl, poco_migration_shutdown)")
+
+
 # The rehearsal's plan: the shipped calendar, with non-integer points conversion rates
 # (exact halves at 0.5 and 2.5) that the shipped plan, all at 1, never exercises.
 RATES = {"IT": "0.7", "PL": "1.15", "TH": "0.35", "ES": "2.5", "FR": "0.5", "DE": "1.5"}
@@ -321,7 +328,13 @@ def test_whole_plan_rehearses_green_through_live_changes_and_again_changes_nothi
         frozen = conn.execute(sa.select(sa.func.count()).where(schemas.poco_market_state.c.frozen_at.is_not(None)))
         assert frozen.scalar() == len(load_plan().codes)
 
-    # Again, from the first cutover to the end: every kind of run (syncs, each market's
-    # cutover, the shutdown) replayed over a migration that is done changes nothing.
-    assert main(["rehearse", "--from", "2024-11-25"]) == 0
+    # Again: every kind of run replayed over a migration that is done changes nothing: each
+    # market's cutover and the shutdown, in order, and the sync of the last day most markets
+    # synced (eight of them; every sync of the plan runs the same tasks).
+    capsys.readouterr()
+    replayed = [f"poco_migration_cutover_{m.lower()}" for m in load_plan().codes] + ["poco_migration_shutdown"]
+    assert main(["rehearse", "--from", "2024-11-25", *(f"--dag={dag}" for dag in replayed)]) == 0
+    assert main(["rehearse", "--from", "2024-11-30", "--to", "2024-11-30", "--dag", "poco_migration_sync"]) == 0
+    out = capsys.readouterr().out
+    assert "[12/12] 2024-12-31 poco_migration_shutdown: ok" in out and "[1/1] 2024-11-30 poco_migration_sync: ok" in out
     assert checksum(target) == first

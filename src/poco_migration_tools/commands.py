@@ -22,6 +22,9 @@ def register(commands: Any) -> None:
     rehearse = commands.add_parser("rehearse", help="run every DAG run of the plan between two dates")
     rehearse.add_argument("--from", dest="start", type=date_argument, help="first day (default: the plan's start)")
     rehearse.add_argument("--to", dest="end", type=date_argument, help="last day (default: the shutdown)")
+    rehearse.add_argument(
+        "--dag", action="append", dest="dags", help="only this DAG's runs (repeatable; default: every DAG's)"
+    )
     rehearse.add_argument("--json", help="where to write the JSON report")
     rehearse.set_defaults(run=_rehearse)
     rerun = commands.add_parser("rerun", help="run one DAG run again, every task of it, in this process")
@@ -51,12 +54,16 @@ def _rehearse(args: argparse.Namespace) -> int:
     from poco_migration import schemas
     from poco_migration.connections import TARGET_CONN_ID, engine_for
     from poco_migration.plan import load_plan
-    from poco_migration_tools.rehearsal import rehearse
+    from poco_migration_tools.rehearsal import dag_ids, rehearse
 
     plan = load_plan()
+    unknown = sorted(set(args.dags or ()) - set(dag_ids(plan)))
+    if unknown:
+        print(f"no such DAG in the plan: {', '.join(unknown)} (the plan's: {', '.join(dag_ids(plan))})")
+        return 2
     schemas.create_target(engine_for(TARGET_CONN_ID))
     began = time.monotonic()
-    outcomes = rehearse(plan, args.start, args.end)
+    outcomes = rehearse(plan, args.start, args.end, args.dags)
     failed = [o for o in outcomes if o.state != "success"]
     print(f"\n{len(outcomes)} runs in {time.monotonic() - began:.0f}s; {len(failed)} failed")
     for outcome in failed:

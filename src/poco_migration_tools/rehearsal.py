@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -88,11 +88,21 @@ def say_now(line: str) -> None:
     print(line, flush=True)
 
 
+def dag_ids(plan: Plan) -> list[str]:
+    """Every DAG the plan runs: the sync, each market's cutover, the shutdown."""
+    return [SYNC_DAG_ID, *(cutover_dag_id(m.market) for m in plan.cutovers()), SHUTDOWN_DAG_ID]
+
+
 def rehearse(
-    plan: Plan, start: dt.date | None, end: dt.date | None, say: Callable[[str], None] = say_now
+    plan: Plan,
+    start: dt.date | None,
+    end: dt.date | None,
+    dags: Collection[str] | None = None,
+    say: Callable[[str], None] = say_now,
 ) -> list[RunOutcome]:
-    """Run the window's DAG runs in order; every run is attempted, whatever the ones before did."""
-    runs = list(planned_runs(plan, start, end))
+    """Run the window's DAG runs in order (only those of ``dags``, if given: to replay some kinds
+    of run without the others); every run is attempted, whatever the ones before did."""
+    runs = [run for run in planned_runs(plan, start, end) if not dags or run.dag_id in dags]
     outcomes = []
     with _rehearsing():
         say(PREPARING)
