@@ -144,7 +144,9 @@ def linear_hash(
     their amounts' sum, so that a target that spreads a row over several (a user's ledger) sums
     without grouping them (1.3 s of a million users' audit was that grouping). An amount that is
     not a 32-bit value (NULL, or a credit beyond the ledger's range) counts as 0 and sets a flag
-    among the other values."""
+    among the other values. Its one blind spot: an opening entry without a delta whose
+    adjustments sum to exactly 0 sums like a POCO credit of NULL (the move never writes a
+    NULL delta; the rows, where read, still compare NULL against 0)."""
     amounts = [c for c, kind in columns if kind == AMOUNT]
     low, high = AMOUNT_RANGE
     fair = [sa.func.coalesce(a.between(low, high), sa.false()) for a in amounts]
