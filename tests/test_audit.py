@@ -112,6 +112,12 @@ def test_a_ledger_of_adjustments_adds_up_in_the_range_sums(migrated) -> None:
         conn.execute(ledger.update().where(ledger.c.source_ref == second).values(delta=ledger.c.delta + 5))
     audit = run_audit(mig.source, mig.target, plan, MARKETS, ["points"])
     assert {(f[2], f[3], f[4]) for f in found(audit)} == {(first, DIFFERS, "credit"), (second, DIFFERS, "credit")}
+    # A stray adjustment of 0 points for a user POCO does not have adds nothing to any sum: it is
+    # looked for apart, and named.
+    with mig.target.begin() as conn:
+        conn.execute(ledger.insert().values(mi_account_id=1, delta=0, reason="x", source_ref="poco:points:999999:1"))
+    audit = run_audit(mig.source, mig.target, plan, MARKETS, ["points"])
+    assert ("poco:points:999999", NO_SOURCE) in {(f[2], f[3]) for f in found(audit)}
 
 
 def test_every_planted_fault_is_named_exactly(migrated, tmp_path) -> None:

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from poco_migration import schemas
 from poco_migration.audit.values import AMOUNT, INSTANT, NUMBER, TEXT
 from poco_migration.plan import GLOBAL_MARKET, Plan
-from poco_migration.refs import adjustment_sql, is_domain, keys_sql, ref_sql
+from poco_migration.refs import adjustment_sql, is_domain, keys_sql, opening_ref_sql, ref_sql
 
 # Credits beyond this are out of range for the 32-bit ledger anyway; the bound keeps
 # 2 x balance x p inside 64 bits for any rate the plan accepts (p <= 10^9).
@@ -45,6 +45,9 @@ class Mapping:
     # The target's rows as the entries they add up from, with a ``weight`` (values.linear_hash):
     # for the range sums where both sides are PostgreSQL.
     target_entries: Callable[[], sa.Select] | None = None
+    # The keys whose entries all weigh 0 (``k1``): those sums cannot see them where their amounts
+    # add up to 0, so they are read and judged apart.
+    target_unweighed: Callable[[], sa.Select] | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -112,6 +115,19 @@ def _points_entries() -> sa.Select:
         ledger.c.delta.label("credit"),
         sa.literal(0, sa.BigInteger).label("credited_twice"),
     ).where(is_domain(ledger.c.source_ref, "points"))
+
+
+def _points_unweighed() -> sa.Select:
+    """Users with adjustments but no opening credit: their entries weigh 0 in the range sums
+    (a stray ``poco:points:<u>:1`` of 0 points would add nothing there)."""
+    adjustment, opening = ledger.alias("adjustment"), ledger.alias("opening")
+    ref = adjustment.c.source_ref
+    return (
+        sa.select(keys_sql("points", ref)[0].label("k1"))
+        .where(is_domain(ref, "points"), adjustment_sql(ref).is_not(None))
+        .where(~sa.exists().where(opening.c.source_ref == opening_ref_sql(ref)))
+        .distinct()
+    )
 
 
 def _points_target() -> sa.Select:
@@ -282,6 +298,7 @@ MAPPINGS = {
         _points_target,
         accounts.c.user_id,
         target_entries=_points_entries,
+        target_unweighed=_points_unweighed,
     ),
     "reviews": Mapping("reviews", REVIEW_KINDS, _reviews_source, _reviews_target, reviews.c.review_id),
     "initiatives": Mapping(

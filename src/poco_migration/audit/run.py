@@ -90,17 +90,23 @@ def _quarantined(tgt: Connection, domain: str) -> dict[Key, str]:
     return {ref_ids(ref): market for ref, market in rows}
 
 
-def _lookup(source: Side, mapping: Mapping, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
-    """The POCO rows of the given keys, each with its row hash, by the primary key's index."""
-    rows = source.rows
+def _lookup(side: Side, mapping: Mapping, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
+    """The rows of the given keys, each with its row hash (on POCO, by the primary key's index)."""
+    rows = side.rows
     key_columns = [rows.c.k1] if mapping.key_count == 1 else [rows.c.k1, rows.c.k2]
-    query = source.reads().add_columns(source.counted.label("counted"), source.row_hash().label("h"))
+    query = side.reads().add_columns(side.counted.label("counted"), side.row_hash().label("h"))
     ordered, found = sorted(keys), {}
     for start in range(0, len(ordered), LOOKUP_CHUNK):
         chunk = ordered[start : start + LOOKUP_CHUNK]
-        for row in source.conn.execute(query.where(sa.tuple_(*key_columns).in_(chunk))):
+        for row in side.conn.execute(query.where(sa.tuple_(*key_columns).in_(chunk))):
             found[_key(row, mapping)] = dict(row._mapping)
     return found
+
+
+def _unweighed(tgt: Connection, query: sa.Select) -> set[Key]:
+    """The keys of ``Mapping.target_unweighed``, which the range sums cannot see."""
+    rows: Iterable[tuple[int]] = tgt.execute(query).tuples()
+    return {(int(k1),) for (k1,) in rows}
 
 
 def _key_range(src: Connection, mapping: Mapping) -> Buckets:
@@ -131,6 +137,12 @@ def audit_domain(domain: str, source: Engine, target: Engine, plan: Plan) -> Dom
             ours, theirs = _read(poco, mapping, level, ids), _read(xiaomi, mapping, level, ids)
             result.stats["rows read"] += len(ours) + len(theirs)
             for key in sorted(set(ours) | set(theirs)):
+                _judge(result, mapping, key, ours.get(key), theirs.get(key), quarantined)
+                judged.add(key)
+        if xiaomi.entries is not None and mapping.target_unweighed is not None:
+            unweighed = _unweighed(tgt, mapping.target_unweighed()) - judged
+            ours, theirs = _lookup(poco, mapping, unweighed), _lookup(xiaomi, mapping, unweighed)
+            for key in sorted(unweighed):
                 _judge(result, mapping, key, ours.get(key), theirs.get(key), quarantined)
                 judged.add(key)
         for key in sorted(set(quarantined) - judged):
