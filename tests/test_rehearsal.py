@@ -21,9 +21,10 @@ import sqlalchemy as sa
 from poco_migration import schemas
 from poco_migration.archive import verify
 from poco_migration.cli import main
+from poco_migration.dag_common import dag_ids
 from poco_migration.plan import load_plan
 from poco_migration.refs import ref_ids
-from poco_migration_tools.rehearsal import dag_ids, planned_runs
+from poco_migration_tools.rehearsal import planned_runs
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_TABLES = (

@@ -46,6 +46,11 @@ def cutover_dag_id(market: str) -> str:
     return f"poco_migration_cutover_{market.lower()}"
 
 
+def dag_ids(plan: Plan) -> list[str]:
+    """Every DAG the plan runs: the sync, each market's cutover in the plan's order, the shutdown."""
+    return [SYNC_DAG_ID, *(cutover_dag_id(m) for m in plan.codes), SHUTDOWN_DAG_ID]
+
+
 def utc(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 

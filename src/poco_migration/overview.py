@@ -35,11 +35,10 @@ def latest_run_date(plan: Plan) -> dt.date | None:
         from airflow.models.dagrun import DagRun
         from airflow.utils.session import create_session
 
-        from poco_migration.dag_common import SHUTDOWN_DAG_ID, SYNC_DAG_ID, cutover_dag_id
+        from poco_migration.dag_common import dag_ids
 
-        dag_ids = [SYNC_DAG_ID, SHUTDOWN_DAG_ID, *(cutover_dag_id(m) for m in plan.codes)]
         query = sa.select(sa.func.max(DagRun.logical_date)).where(
-            DagRun.dag_id.in_(dag_ids), DagRun.state.in_(("success", "failed"))
+            DagRun.dag_id.in_(dag_ids(plan)), DagRun.state.in_(("success", "failed"))
         )
         with create_session() as session:
             latest = session.scalar(query)

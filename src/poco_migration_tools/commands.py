@@ -53,8 +53,9 @@ def _seed(args: argparse.Namespace) -> int:
 def _rehearse(args: argparse.Namespace) -> int:
     from poco_migration import schemas
     from poco_migration.connections import TARGET_CONN_ID, engine_for
+    from poco_migration.dag_common import dag_ids
     from poco_migration.plan import load_plan
-    from poco_migration_tools.rehearsal import dag_ids, rehearse
+    from poco_migration_tools.rehearsal import rehearse
 
     plan = load_plan()
     unknown = sorted(set(args.dags or ()) - set(dag_ids(plan)))

@@ -88,11 +88,6 @@ def say_now(line: str) -> None:
     print(line, flush=True)
 
 
-def dag_ids(plan: Plan) -> list[str]:
-    """Every DAG the plan runs: the sync, each market's cutover, the shutdown."""
-    return [SYNC_DAG_ID, *(cutover_dag_id(m.market) for m in plan.cutovers()), SHUTDOWN_DAG_ID]
-
-
 def rehearse(
     plan: Plan,
     start: dt.date | None,

@@ -76,6 +76,11 @@ def _credit(balance: sa.ColumnElement[Any], rate: Decimal) -> sa.ColumnElement[i
 
 # --- points: one credit per account, then adjustments; compared per user ---------------
 accounts, users, ledger = schemas.poco_points_accounts, schemas.poco_users, schemas.mi_points_ledger
+# A ledger entry's user, whether it is the opening credit, and whether it is POCO's at all:
+# read by the entries, the per-user rows and the users without an opening credit alike.
+entry_user = keys_sql("points", ledger.c.source_ref)[0]
+entry_opens = adjustment_sql(ledger.c.source_ref).is_(None)
+entry_of_poco = is_domain(ledger.c.source_ref, "points")
 
 
 def _points_credit(market: sa.ColumnElement[str], plan: Plan) -> sa.ColumnElement[int]:
@@ -107,39 +112,36 @@ def _points_source(plan: Plan) -> sa.Select:
 def _points_entries() -> sa.Select:
     """Each ledger entry under its user: the opening credit weighs 1 (its account is the user's),
     an adjustment 0 (only its delta counts, into the user's credit)."""
-    opening = adjustment_sql(ledger.c.source_ref).is_(None)
     return sa.select(
-        keys_sql("points", ledger.c.source_ref)[0].label("k1"),
-        sa.case((opening, 1), else_=0).label("weight"),
+        entry_user.label("k1"),
+        sa.case((entry_opens, 1), else_=0).label("weight"),
         ledger.c.mi_account_id.label("mi_account_id"),
         ledger.c.delta.label("credit"),
         sa.literal(0, sa.BigInteger).label("credited_twice"),
-    ).where(is_domain(ledger.c.source_ref, "points"))
+    ).where(entry_of_poco)
 
 
 def _points_unweighed() -> sa.Select:
     """Users with adjustments but no opening credit: their entries weigh 0 in the range sums
     (a stray ``poco:points:<u>:1`` of 0 points would add nothing there)."""
-    adjustment, opening = ledger.alias("adjustment"), ledger.alias("opening")
-    ref = adjustment.c.source_ref
+    opening = ledger.alias("opening")
     return (
-        sa.select(keys_sql("points", ref)[0].label("k1"))
-        .where(is_domain(ref, "points"), adjustment_sql(ref).is_not(None))
-        .where(~sa.exists().where(opening.c.source_ref == opening_ref_sql(ref)))
+        sa.select(entry_user.label("k1"))
+        .where(entry_of_poco, ~entry_opens)
+        .where(~sa.exists().where(opening.c.source_ref == opening_ref_sql(ledger.c.source_ref)))
         .distinct()
     )
 
 
 def _points_target() -> sa.Select:
-    opening = adjustment_sql(ledger.c.source_ref).is_(None)
     per_user = (
         sa.select(
-            keys_sql("points", ledger.c.source_ref)[0].label("k1"),
+            entry_user.label("k1"),
             sa.func.sum(ledger.c.delta).label("total"),
-            sa.func.max(sa.case((opening, ledger.c.mi_account_id))).label("account"),
+            sa.func.max(sa.case((entry_opens, ledger.c.mi_account_id))).label("account"),
             (sa.func.count() - sa.func.count(sa.distinct(ledger.c.source_ref))).label("twice"),
         )
-        .where(is_domain(ledger.c.source_ref, "points"))
+        .where(entry_of_poco)
         .group_by(sa.literal_column("k1"))
         .subquery("per_user")
     )
