@@ -136,21 +136,31 @@ def audit_domain(domain: str, source: Engine, target: Engine, plan: Plan) -> Dom
         for level, ids in ranges:
             ours, theirs = _read(poco, mapping, level, ids), _read(xiaomi, mapping, level, ids)
             result.stats["rows read"] += len(ours) + len(theirs)
-            for key in sorted(set(ours) | set(theirs)):
-                _judge(result, mapping, key, ours.get(key), theirs.get(key), quarantined)
-                judged.add(key)
+            judged |= _judge_keys(result, mapping, set(ours) | set(theirs), (ours, theirs), quarantined)
         if xiaomi.entries is not None and mapping.target_unweighed is not None:
             unweighed = _unweighed(tgt, mapping.target_unweighed()) - judged
-            ours, theirs = _lookup(poco, mapping, unweighed), _lookup(xiaomi, mapping, unweighed)
-            for key in sorted(unweighed):
-                _judge(result, mapping, key, ours.get(key), theirs.get(key), quarantined)
-                judged.add(key)
+            found = _lookup(poco, mapping, unweighed), _lookup(xiaomi, mapping, unweighed)
+            judged |= _judge_keys(result, mapping, unweighed, found, quarantined)
         for key in sorted(set(quarantined) - judged):
             _judge(result, mapping, key, looked_up.get(key), None, quarantined)
     for raw, count in raw_markets.items():
         result.compared[market_of(raw, plan)] += count
     result.seconds = time.monotonic() - began
     return result
+
+
+def _judge_keys(
+    result: DomainAudit,
+    mapping: Mapping,
+    keys: set[Key],
+    found: tuple[dict[Key, dict[str, Any]], dict[Key, dict[str, Any]]],
+    quarantined: dict[Key, str],
+) -> set[Key]:
+    """Judge each key against the rows found for it on POCO and on Xiaomi; the keys judged."""
+    ours, theirs = found
+    for key in sorted(keys):
+        _judge(result, mapping, key, ours.get(key), theirs.get(key), quarantined)
+    return keys
 
 
 def _judge(
