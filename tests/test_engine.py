@@ -161,11 +161,12 @@ def test_a_window_on_celery_survives_its_faults_and_ends_as_the_rehearsal(window
     stack.restart("worker1")
     stack.wait_for(lambda: stack.api("GET", f"/api/v2/dags/{SYNC}").status_code == 200, "the DAGs parsed", 240)
 
-    # A worker killed while it stages: worker1 is the only one, so the move is its own.
-    with locked(target, "poco_migration_stage_points"):
+    # A worker killed in the middle of a move (landed and staged, about to note its held rows):
+    # worker1 is the only one, so the move is its own.
+    with locked(target, "poco_migration_held"):
         unpause(stack, SHUTDOWN)
         unpause(stack, SYNC)
-        stack.wait_for(lambda: waiting_on(target, "poco_migration_stage_points"), "a move stages", 300)
+        stack.wait_for(lambda: waiting_on(target, "poco_migration_held"), "a move has staged", 300)
         stack.kill("worker1")
     stack.restart("worker2")
     # The other worker takes the retry; it is killed in turn while it records its checkpoints.

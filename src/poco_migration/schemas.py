@@ -1,9 +1,10 @@
 """The contract's tables as SQLAlchemy Core metadata, for SQLite and PostgreSQL alike.
 
-Three metadata objects, because they live in two databases: ``SOURCE`` is the POCO
-platform (``poco_source``), ``TARGET`` the Xiaomi platform (``mi_target``) and
+Four metadata objects, because they live in two databases: ``SOURCE`` is the POCO
+platform (``poco_source``), ``TARGET`` the Xiaomi platform (``mi_target``),
 ``BOOKKEEPING`` the migration's own tables, kept in the target database beside the
-Xiaomi tables so that a move and its bookkeeping commit in one transaction.
+Xiaomi tables so that a move and its bookkeeping commit in one transaction, and
+``STAGING`` the temporary tables each move stages its batch in.
 """
 
 from __future__ import annotations
@@ -258,16 +259,21 @@ alerts = _table(
     "run_id text, text text, sent_at timestamp required",
 )
 
-# Staging: one table per domain, holding a market's batch between the extract and
-# the merge. Each row carries the target values it would be written with, or the
-# reason it cannot be. ``insertable`` is false for rows that may only update a row
-# moved before (a review deleted on POCO, a balance gone to zero): they were out
-# of scope when first seen and must never be inserted. ``batch_market`` is the
-# market the row moves with, which for an initiative may differ from its own
-# ``market`` column (kept as it is, byte for byte).
+# Staging: one temporary table per move, holding its batch between the extract and
+# the merge, created in the move's own transaction like the landing (``STAGING``, never
+# created with the bookkeeping). Each move starts from an empty stage of its own: a
+# permanent stage shared by the markets kept every earlier batch as dead rows that each
+# later move scanned (a 1 % sync after a full move of a million rows read the million
+# dead ones in every query), and was written to the log for nothing. Each row carries
+# the target values it would be written with, or the reason it cannot be.
+# ``insertable`` is false for rows that may only update a row moved before (a review
+# deleted on POCO, a balance gone to zero): they were out of scope when first seen and
+# must never be inserted. ``batch_market`` is the market the row moves with, which for
+# an initiative may differ from its own ``market`` column (kept as it is, byte for byte).
+STAGING = MetaData()
 STAGE_KEYS = (
     Column("batch_market", Text, nullable=False),
-    Column("source_ref", Text, nullable=False),
+    Column("source_ref", Text, primary_key=True),
     Column("reason", Text),
     Column("insertable", Boolean, nullable=False),
 )
@@ -275,13 +281,7 @@ STAGE_KEYS = (
 
 def _stage(domain: str, *columns: Column) -> Table:
     keys = [c._copy() for c in STAGE_KEYS]
-    return Table(
-        f"poco_migration_stage_{domain}",
-        BOOKKEEPING,
-        *keys,
-        *columns,
-        PrimaryKeyConstraint("batch_market", "source_ref"),
-    )
+    return Table(f"poco_migration_stage_{domain}", STAGING, *keys, *columns, prefixes=["TEMPORARY"])
 
 
 def _copies(table: Table, *skip: str) -> list[Column]:

@@ -28,7 +28,7 @@ def ratio_query(domain: str, market: str) -> sa.Select:
 def write_totals(conn: Connection, move: Move, req: MoveRequest, move_id: str, source: Engine) -> None:
     totals = move.totals(conn, req, source) if req.full else {}
     staged_valid = conn.execute(
-        sa.select(sa.func.count()).select_from(move.stage).where(move.batch(req), move.stage.c.reason.is_(None))
+        sa.select(sa.func.count()).select_from(move.stage).where(move.stage.c.reason.is_(None))
     ).scalar_one()
     totals["staged_valid_rows"] = (staged_valid, staged_valid)
     conn.execute(

@@ -108,10 +108,7 @@ class Move:
         query = self._source(req).order_by(None)
         return sa.select(sa.func.count()).select_from((query.where(self.in_scope()) if in_scope else query).subquery())
 
-    # --- target side: set-based SQL on the stage ----------------------------------
-    def batch(self, req: MoveRequest) -> sa.ColumnElement[bool]:
-        return self.stage.c.batch_market == req.market
-
+    # --- target side: set-based SQL on the move's own stage --------------------------
     def moved_ref(self) -> sa.Exists:
         m = schemas.moved
         return sa.exists().where(m.c.domain == self.domain, m.c.source_ref == self.stage.c.source_ref)
@@ -145,9 +142,9 @@ class Move:
             "held": sa.and_(~valid, moved),
         }
 
-    def pending(self, conn: Connection, req: MoveRequest) -> dict[str, int]:
+    def pending(self, conn: Connection) -> dict[str, int]:
         counts = [
-            sa.select(sa.func.count()).select_from(self.stage).where(self.batch(req), condition).scalar_subquery()
+            sa.select(sa.func.count()).select_from(self.stage).where(condition).scalar_subquery()
             for condition in self.selections().values()
         ]
         row = conn.execute(sa.select(*counts)).tuples().one()
@@ -158,14 +155,14 @@ class Move:
         valid again or gone out); whether anything changed. Recorded whatever the gates say:
         it is a fact about the source, and a later sync's extract checkpoint needs it."""
         s, h = self.stage, schemas.held
-        batch = sa.select(s.c.source_ref).where(self.batch(req))
+        batch = sa.select(s.c.source_ref)
         held_now = batch.where(self.selections()["held"])
         gone = conn.execute(
             sa.delete(h).where(h.c.domain == self.domain, h.c.source_ref.in_(batch), h.c.source_ref.not_in(held_now))
         ).rowcount
         rows = sa.select(
             sa.literal(self.domain), s.c.source_ref, s.c.batch_market, s.c.reason, sa.literal(req.as_of)
-        ).where(self.batch(req), self.selections()["held"])
+        ).where(self.selections()["held"])
         insert = dialect_insert(conn, h).from_select(["domain", "source_ref", "market", "reason", "detected_at"], rows)
         # RETURNING, not rowcount: psycopg reports -1 for INSERT ... SELECT ... ON CONFLICT.
         added = conn.execute(
@@ -184,11 +181,11 @@ class Move:
         s, q = self.stage, schemas.quarantine
         selected = self.selections()
         if release:
-            released = sa.select(s.c.source_ref).where(self.batch(req), selected["released"])
+            released = sa.select(s.c.source_ref).where(selected["released"])
             conn.execute(sa.delete(q).where(q.c.domain == self.domain, q.c.source_ref.in_(released)))
         rows = sa.select(
             sa.literal(self.domain), s.c.source_ref, s.c.reason, s.c.batch_market, sa.literal(req.as_of)
-        ).where(self.batch(req), selected["quarantined"])
+        ).where(selected["quarantined"])
         insert = dialect_insert(conn, q).from_select(["domain", "source_ref", "reason", "market", "detected_at"], rows)
         conn.execute(
             insert.on_conflict_do_update(
@@ -204,7 +201,7 @@ class Move:
         self.record_quarantine(conn, req)
         writable = sa.or_(selected["inserted"], selected["updated"])
         columns = ["source_ref", *self.content]
-        rows = sa.select(*(s.c[c] for c in columns)).where(self.batch(req), writable)
+        rows = sa.select(*(s.c[c] for c in columns)).where(writable)
         insert = dialect_insert(conn, t).from_select(columns, rows)
         conn.execute(
             insert.on_conflict_do_update(
@@ -216,12 +213,12 @@ class Move:
     def note_moved(self, conn: Connection, req: MoveRequest, move_id: str) -> None:
         s, m = self.stage, schemas.moved
         rows = sa.select(sa.literal(self.domain), s.c.source_ref, s.c.batch_market, sa.literal(move_id)).where(
-            self.batch(req), s.c.reason.is_(None), s.c.insertable
+            s.c.reason.is_(None), s.c.insertable
         )
         insert = dialect_insert(conn, m).from_select(["domain", "source_ref", "market", "move_id"], rows)
         conn.execute(insert.on_conflict_do_nothing(index_elements=["domain", "source_ref"]))
 
-    def outcome(self, req: MoveRequest) -> sa.Select:
+    def outcome(self) -> sa.Select:
         """Row-level reconciliation: where each staged row is, against where it should be.
         Set-based: the stage outer-joined by source_ref to the target, the quarantine and the
         moved rows (each holds a source_ref once), so that a market's staged rows are joined
@@ -245,7 +242,7 @@ class Move:
             (sa.and_(~valid, s.c.insertable, in_target), "also_in_target"),
             else_="ok",
         )
-        return sa.select(s.c.source_ref, verdict.label("outcome")).select_from(joined).where(self.batch(req))
+        return sa.select(s.c.source_ref, verdict.label("outcome")).select_from(joined)
 
     def reconciled_from(self) -> sa.FromClause:
         """What the reconciliation reads: the stage, joined to whatever ``drifted`` needs."""
@@ -253,12 +250,12 @@ class Move:
 
     def staged_rows(self, req: MoveRequest) -> sa.Select:
         """The rows the merge is about to write, for the ``staged`` checkpoint."""
-        return sa.select(self.stage).where(self.batch(req), self.stage.c.reason.is_(None))
+        return sa.select(self.stage).where(self.stage.c.reason.is_(None))
 
     def totals(self, conn: Connection, req: MoveRequest, source: Engine) -> dict[str, tuple[int, int]]:
         """Source-side against target-side counts of the market, for a full move."""
         s = self.stage
         with source.connect() as src:
             in_scope: int = src.execute(self.count(req)).scalar_one()
-        staged = conn.execute(sa.select(sa.func.count()).where(self.batch(req), s.c.insertable)).scalar_one()
+        staged = conn.execute(sa.select(sa.func.count()).where(s.c.insertable)).scalar_one()
         return {"in_scope_rows": (in_scope, staged)}

@@ -102,7 +102,7 @@ class ParticipantsMove(Move):
         one whose initiative is in scope and has not moved yet."""
         s = self.stage.c
         refs: Iterable[str] = conn.execute(
-            sa.select(s.source_ref).where(self.batch(req), s.reason.is_(None), ~s.insertable).order_by(s.source_ref)
+            sa.select(s.source_ref).where(s.reason.is_(None), ~s.insertable).order_by(s.source_ref)
         ).scalars()
         waiting = sorted({ref_ids(ref)[0] for ref in refs})
         if not waiting:

@@ -2,9 +2,9 @@
 
 1. lock the (domain, market) watermark row, so two runs of the same move queue up;
 2. land the changed source rows (or all of them for a full move) in temporary tables of
-   the target (``landing``), then judge them set-based, in one ``INSERT ... SELECT``: the
-   domain's rules and mapping stage each row with its target values or its quarantine
-   reason;
+   the target (``landing``), then judge them set-based, in one ``INSERT ... SELECT`` into
+   the move's own temporary stage: the domain's rules and mapping stage each row with its
+   target values or its quarantine reason;
 3. if nothing would change, roll back: a run that finds nothing new writes nothing;
 4. under a savepoint: the ``extract``, ``staged`` and, after the merge, ``reconciled``
    checkpoints. A failed checkpoint rolls the savepoint back, so nothing of the move
@@ -49,7 +49,7 @@ def run_move(move: Move, req: MoveRequest, source: Engine, target_url: URL) -> M
         with shared.engine.connect() as conn, conn.begin() as tx:
             watermark = _lock(conn, req)
             landing, new_watermark, result.staged = _stage(move, req, conn, source, None if req.full else watermark)
-            result.changes = move.pending(conn, req)
+            result.changes = move.pending(conn)
             held_changed = move.note_held(conn, req)
             nothing_new = not held_changed and not any(v for k, v in result.changes.items() if k != "held")
             waiting = move.waiting(conn, req)
@@ -92,10 +92,9 @@ def _lock(conn: Connection, req: MoveRequest) -> dt.datetime | None:
 def _stage(
     move: Move, req: MoveRequest, conn: Connection, source: Engine, watermark: dt.datetime | None
 ) -> tuple[Landing, dt.datetime | None, int]:
-    """Land the source rows, judge them set-based into the stage; return the landing (its
-    temporary tables go with the move's connection), the newest change seen and the number
-    of rows staged."""
-    conn.execute(sa.delete(move.stage).where(move.batch(req)))
+    """Land the source rows, judge them set-based into the move's stage; return the landing
+    (its temporary tables, like the stage, go with the move's connection), the newest change
+    seen and the number of rows staged."""
     queries = [move.extract(req, watermark)]
     if watermark is not None:
         queries += [move.extract_keys(req, refs) for refs in chunked(_quarantined(conn, req), KEYS_PER_QUERY)]
@@ -108,9 +107,10 @@ def _stage(
             f"{req.domain} {req.market}: cannot read the POCO source ({source.url.render_as_string()}): "
             f"{type(detail).__name__}: {detail}"
         ) from exc
+    move.stage.create(conn)
     columns = [c.name for c in move.stage.columns]
     conn.execute(move.stage.insert().from_select(columns, move.staged_from(req, landing)))
-    staged = conn.execute(sa.select(sa.func.count()).where(move.batch(req))).scalar_one()
+    staged = conn.execute(sa.select(sa.func.count()).select_from(move.stage)).scalar_one()
     log.info("%s %s: %d rows landed, %d staged", req.domain, req.market, landed, staged)
     return landing, landing.latest(conn, move.change_columns, req.as_of), staged
 
@@ -188,7 +188,7 @@ def gate_parameters(plan: Plan) -> dict[str, float]:
 def _reconciliation(move: Move, req: MoveRequest, move_id: str) -> list[tuple[str, sa.Select]]:
     r = schemas.reconciliation
     return [
-        ("move.reconciled", move.outcome(req)),
+        ("move.reconciled", move.outcome()),
         ("move.quarantine_ratio", ratio_query(move.domain, req.market)),
         ("move.totals", sa.select(r.c.metric, r.c.expected, r.c.observed).where(r.c.move_id == move_id)),
     ]

@@ -163,7 +163,6 @@ class PointsMove(Move):
         selected = self.selections()
         self.record_quarantine(conn, req)
         adjusted = sa.and_(
-            self.batch(req),
             s.c.reason.is_(None),
             self.moved_ref(),
             balances.c.user_id == s.c.user_id,
@@ -187,7 +186,7 @@ class PointsMove(Move):
             .values(credited=s.c.credit, adjustments=balances.c.adjustments + 1, source_balance=s.c.balance)
             .where(adjusted)
         )
-        opening = sa.and_(self.batch(req), selected["inserted"])
+        opening = selected["inserted"]
         conn.execute(
             ledger.insert().from_select(
                 LEDGER_COLUMNS,
@@ -225,7 +224,7 @@ class PointsMove(Move):
                     self._source(req).where(valid).subquery()
                 )
             ).scalar_one()
-        staged_valid = sa.and_(self.batch(req), s.c.reason.is_(None), s.c.insertable)
+        staged_valid = sa.and_(s.c.reason.is_(None), s.c.insertable)
         target_sums = (
             sa.select(
                 sa.func.coalesce(sa.func.sum(balances.c.source_balance), 0),
