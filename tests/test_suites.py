@@ -228,9 +228,7 @@ SUITES: dict[str, Suite] = {
     "participants.staged": Suite(
         "target", participants_stage, stage_writer(schemas.stage_participants), lambda: staged("participants")
     ),
-    "move.reconciled": Suite(
-        "target", reconciled, write_reconciled, lambda: MOVES["reviews"].outcome()
-    ),
+    "move.reconciled": Suite("target", reconciled, write_reconciled, lambda: MOVES["reviews"].outcome()),
     "move.quarantine_ratio": Suite("target", ratio, write_ratio, lambda: ratio_query("reviews", MARKET)),
     "move.totals": Suite("target", metric, writer(schemas.reconciliation), totals),
 }
