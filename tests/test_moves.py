@@ -666,6 +666,46 @@ def test_a_new_balance_adds_one_adjustment_entry(mig: Migration) -> None:
     assert mig.dump() == before
 
 
+def planned_rows(mig: Migration) -> dict[str, float] | None:
+    """PostgreSQL's row count of each table a points move fills, as its planner knows it (-1
+    never analyzed); None on SQLite, which keeps no statistics unless asked to."""
+    tables = [table.name for table in MOVES["points"].written()]
+    with mig.target.connect() as conn:
+        if conn.dialect.name != "postgresql":
+            assert not sa.inspect(conn).has_table("sqlite_stat1")  # nothing ran ANALYZE
+            return None
+        query = sa.text("SELECT relname, reltuples FROM pg_class WHERE relname IN :names AND relkind = 'r'")
+        rows = conn.execute(query.bindparams(sa.bindparam("names", expanding=True)), {"names": tables})
+        return {name: float(count) for name, count in rows.tuples()}
+
+
+def test_a_move_that_lands_the_whole_market_leaves_statistics_for_what_it_filled(mig: Migration) -> None:
+    """The first move of a market (and a full one) analyzes the tables it filled, so that the
+    next moves and the cutover's audit are planned for the rows there now; a sync does not."""
+
+    def on_postgresql(ledger: float, moved: float, quarantine: float, balances: float) -> dict[str, float] | None:
+        counts = [ledger, moved, quarantine, balances]
+        names = [
+            "mi_points_ledger",
+            "poco_migration_moved",
+            "poco_migration_quarantine",
+            "poco_migration_points_balances",
+        ]
+        return dict(zip(names, counts, strict=True)) if mig.target.dialect.name == "postgresql" else None
+
+    insert(mig.source, USERS, *linked_users(1, 3), user(4, mi_account_id=None))
+    insert(mig.source, ACCOUNTS, account(1, 100), account(2, 40), account(3, 7), account(4, 9))
+    assert planned_rows(mig) == on_postgresql(-1, -1, -1, -1)
+
+    assert mig.run("points").status == "moved"
+    assert planned_rows(mig) == on_postgresql(3, 3, 1, 3)
+    update(mig.source, ACCOUNTS, {"user_id": 1}, balance=130, updated_at=T1)
+    assert mig.run("points", as_of=LATER).status == "moved"
+    assert planned_rows(mig) == on_postgresql(3, 3, 1, 3)  # the sync's adjustment: not analyzed
+    assert mig.run("points", as_of=LATEST, full=True).status == "moved"
+    assert planned_rows(mig) == on_postgresql(4, 3, 1, 3)
+
+
 def test_an_edited_review_updates_its_target_row(mig: Migration) -> None:
     """Sync: an edited review updates its target row in place (same Xiaomi review id)."""
     insert(mig.source, USERS, *linked_users(1, 2))

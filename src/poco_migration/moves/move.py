@@ -244,6 +244,10 @@ class Move:
         )
         return sa.select(s.c.source_ref, verdict.label("outcome")).select_from(joined)
 
+    def written(self) -> tuple[sa.Table, ...]:
+        """The tables a move fills: a bulk one leaves them fresh statistics (``sql.analyze``)."""
+        return (self.target, schemas.moved, schemas.quarantine)
+
     def reconciled_from(self) -> sa.FromClause:
         """What the reconciliation reads: the stage, joined to whatever ``drifted`` needs."""
         return self.stage

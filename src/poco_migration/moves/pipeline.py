@@ -9,7 +9,8 @@
 4. under a savepoint: the ``extract``, ``staged`` and, after the merge, ``reconciled``
    checkpoints. A failed checkpoint rolls the savepoint back, so nothing of the move
    reaches the Xiaomi tables, and only its quarantined rows are recorded;
-5. record the move, its checkpoints and the new watermark (``bookkeeping``), and commit.
+5. record the move, its checkpoints and the new watermark (``bookkeeping``), and commit;
+6. after a move that landed the whole market, analyze the tables it filled.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from poco_migration.gates import Gatekeeper
 from poco_migration.moves.bookkeeping import describe, ratio_query, record, save_watermark, write_totals
 from poco_migration.moves.landing import Landing
 from poco_migration.moves.move import Move
-from poco_migration.moves.sql import KEYS_PER_QUERY, chunked, dialect_insert
+from poco_migration.moves.sql import KEYS_PER_QUERY, analyze, chunked, dialect_insert
 from poco_migration.moves.types import GateFailed, MoveError, MoveRequest, MoveResult
 from poco_migration.plan import Plan
 
@@ -66,6 +67,8 @@ def run_move(move: Move, req: MoveRequest, source: Engine, target_url: URL) -> M
             if result.status == "moved":
                 save_watermark(conn, req, max(filter(None, (watermark, new_watermark)), default=None))
             record(conn, req, result, started)
+        if result.status == "moved" and (req.full or watermark is None):
+            _refresh_statistics(move, req, shared)
     except sa.exc.SQLAlchemyError as exc:
         detail = getattr(exc, "orig", None) or exc
         raise MoveError(f"{req.domain} {req.market}: the Xiaomi target refused the move: {detail}") from exc
@@ -76,6 +79,18 @@ def run_move(move: Move, req: MoveRequest, source: Engine, target_url: URL) -> M
     if result.status == "waiting":
         raise MoveError(result.message)
     return result
+
+
+def _refresh_statistics(move: Move, req: MoveRequest, shared: SharedConnection) -> None:
+    """After a move that landed the whole market: statistics for the tables it filled, so
+    that the next moves and the cutover's audit are planned for what is there now. The move
+    has committed: a failure here costs only slower plans until autovacuum comes, and is
+    logged, not raised."""
+    try:
+        with shared.engine.connect() as conn, conn.begin():
+            analyze(conn, *move.written())
+    except (sa.exc.SQLAlchemyError, psycopg.Error) as exc:
+        log.warning("%s %s: moved, but the statistics were not refreshed: %s", req.domain, req.market, exc)
 
 
 def _lock(conn: Connection, req: MoveRequest) -> dt.datetime | None:

@@ -152,6 +152,9 @@ class PointsMove(Move):
         """The staged user's ledger sum; reads ``LEDGER_SUMS``, joined in by ``reconciled_from``."""
         return sa.func.coalesce(LEDGER_SUMS.c.total, 0)
 
+    def written(self) -> tuple[sa.Table, ...]:
+        return (*super().written(), balances)
+
     def reconciled_from(self) -> sa.FromClause:
         s = self.stage
         return s.outerjoin(LEDGER_SUMS, LEDGER_SUMS.c.owner == s.c.source_ref).outerjoin(

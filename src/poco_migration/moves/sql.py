@@ -70,6 +70,19 @@ def _copy_into(table: str, columns: Sequence[str], binary: bool = False) -> psyc
     )
 
 
+def analyze(conn: Connection, *tables: sa.Table) -> None:
+    """Fresh planner statistics for tables a bulk move has just filled, on PostgreSQL.
+    Autovacuum reaches them only some time later: meanwhile the planner takes a million
+    moved rows for a few thousand (a sync right after a full move of 1M reviews: 14.4-15.0 s
+    without, 13.2-13.3 s with). Not the move's temporary stage: planned as a few rows, its
+    lookups into the million go by index, which its real count would have the planner trade
+    for a hash of the million (14.2 s). SQLite plans without statistics well enough."""
+    if conn.dialect.name != "postgresql":
+        return
+    names = psycopg_sql.SQL(", ").join(psycopg_sql.Identifier(table.name) for table in tables)
+    driver_connection(conn).execute(psycopg_sql.SQL("ANALYZE {}").format(names))
+
+
 def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Bulk insert of rows that name the same columns (the others take their defaults):
     COPY on PostgreSQL, one batched executemany elsewhere."""
