@@ -108,6 +108,30 @@ def test_a_target_of_an_earlier_version_gets_the_new_bookkeeping_columns(db_urls
     assert as_of == dt.datetime(2024, 10, 7, 2, 0)
 
 
+def test_a_target_of_an_earlier_version_loses_its_permanent_stage(mig, caplog) -> None:
+    """The stage was a permanent table per domain, shared by the markets; a move now stages in
+    a temporary table of its own, so the old tables and their last batches go."""
+    earlier = sa.MetaData()
+    for table in (schemas.stage_points, schemas.stage_reviews):
+        sa.Table(table.name, earlier, *(c._copy() for c in table.columns))
+    earlier.create_all(mig.target)
+    with mig.target.begin() as conn:
+        conn.execute(earlier.tables["poco_migration_stage_points"].insert(), [stage_row(1), stage_row(2)])
+
+    assert schemas.create_target(mig.target) == []
+    assert "dropped poco_migration_stage_points, poco_migration_stage_reviews (no longer used)" in caplog.text
+    with mig.target.connect() as conn:
+        assert [name for name in schemas.RETIRED if sa.inspect(conn).has_table(name)] == []
+    assert schemas.drop_retired(mig.target) == []  # once is enough
+    insert(mig.source, USERS, user(1))
+    insert(mig.source, ACCOUNTS, account(1, 10))
+    assert mig.run("points").status == "moved"
+
+
+def stage_row(user_id: int) -> dict[str, object]:
+    return {"batch_market": "IT", "source_ref": f"poco:points:{user_id}", "reason": None, "insertable": True}
+
+
 def test_a_missing_column_that_needs_a_value_is_refused_by_name(db_urls, target_engine) -> None:
     with target_engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE poco_migration_moves"))

@@ -326,7 +326,25 @@ def create_target(engine: Engine) -> list[str]:
     bookkeeping of a target made by an earlier version up to this one's; the columns added."""
     TARGET.create_all(engine)
     BOOKKEEPING.create_all(engine)
+    drop_retired(engine)
     return add_missing_columns(engine)
+
+
+# The permanent stage of earlier versions, one table per domain shared by the markets: a
+# target made by one keeps its last batches there, read by nothing since each move stages
+# in a temporary table of its own (``STAGING``, whose tables have the same names).
+RETIRED = tuple(f"poco_migration_stage_{domain}" for domain in DOMAINS)
+
+
+def drop_retired(engine: Engine) -> list[str]:
+    """Drop the tables an earlier version kept in the target and this one no longer uses."""
+    with engine.begin() as conn:
+        present = [name for name in RETIRED if sa_inspect(conn).has_table(name)]
+        for name in present:
+            Table(name, MetaData()).drop(conn)
+    if present:
+        log.warning("bookkeeping brought up to this version: dropped %s (no longer used)", ", ".join(present))
+    return present
 
 
 def add_missing_columns(engine: Engine) -> list[str]:
