@@ -330,10 +330,10 @@ def create_target(engine: Engine) -> list[str]:
     return add_missing_columns(engine)
 
 
-# The permanent stage of earlier versions, one table per domain shared by the markets: a
-# target made by one keeps its last batches there, read by nothing since each move stages
-# in a temporary table of its own (``STAGING``, whose tables have the same names).
-RETIRED = tuple(f"poco_migration_stage_{domain}" for domain in DOMAINS)
+# The permanent stage of earlier versions, one table per domain shared by the markets, named
+# as the temporary stage is now: a target made by one keeps its last batches there, read by
+# nothing since each move stages in a temporary table of its own.
+RETIRED = tuple(STAGING.tables)
 
 
 def drop_retired(engine: Engine) -> list[str]:
